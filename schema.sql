@@ -1,0 +1,66 @@
+-- Triage Hub schema. Idempotent: applied by `triage-hub migrate` and at every server start,
+-- under an advisory lock (see triage_hub/db/schema.py). Change it only by appending
+-- statements that are safe to run again (IF NOT EXISTS, CREATE OR REPLACE, ADD COLUMN IF ...).
+
+CREATE TABLE IF NOT EXISTS tickets (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_message      text NOT NULL CHECK (char_length(user_message) BETWEEN 10 AND 5000),
+    status            text NOT NULL DEFAULT 'PENDING'
+                      CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'RESOLVED')),
+    category          text CHECK (category IN ('Billing', 'Technical', 'Feature Request')),
+    sentiment         smallint CHECK (sentiment BETWEEN 1 AND 10),
+    urgency           text CHECK (urgency IN ('High', 'Medium', 'Low')),
+    ai_draft          text,
+    raw_ai_response   jsonb,
+    attempts          integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- a PENDING ticket is claimable once available_at has passed (retry backoff)
+    available_at      timestamptz NOT NULL DEFAULT now(),
+    -- the lease: who holds a PROCESSING ticket, until when, and the token that fences its writes
+    claim_token       uuid,
+    claimed_by        text,
+    lease_expires_at  timestamptz,
+    last_error        text,
+    model             text,
+    first_token_ms    integer,
+    total_ms          integer,
+    prompt_tokens     integer,
+    completion_tokens integer,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    resolved_at       timestamptz,
+    CONSTRAINT processing_has_lease CHECK (
+        (status = 'PROCESSING') = (claim_token IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT completed_has_triage CHECK (
+        status <> 'COMPLETED'
+        OR (category IS NOT NULL AND sentiment IS NOT NULL AND urgency IS NOT NULL
+            AND char_length(ai_draft) >= 20)),
+    CONSTRAINT resolved_has_reply CHECK (
+        status <> 'RESOLVED' OR (resolved_at IS NOT NULL AND ai_draft <> ''))
+);
+
+-- Claims churn the hot rows: vacuum them early and leave room for HOT updates.
+ALTER TABLE tickets SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,
+                         autovacuum_analyze_scale_factor = 0.02);
+
+-- The claim: oldest PENDING ticket first; small because only the backlog is in it.
+CREATE INDEX IF NOT EXISTS tickets_pending_idx
+    ON tickets (created_at, id) WHERE status = 'PENDING';
+-- The reaper: expired leases.
+CREATE INDEX IF NOT EXISTS tickets_lease_idx
+    ON tickets (lease_expires_at) WHERE status = 'PROCESSING';
+-- The newest-first list, whole and by status: a first page is an index scan of `limit` rows.
+CREATE INDEX IF NOT EXISTS tickets_created_idx ON tickets (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS tickets_status_created_idx
+    ON tickets (status, created_at DESC, id DESC);
+
+CREATE OR REPLACE FUNCTION tickets_touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER tickets_touch_updated_at
+    BEFORE UPDATE ON tickets
+    FOR EACH ROW EXECUTE FUNCTION tickets_touch_updated_at();

@@ -1,0 +1,69 @@
+"""Fixtures: a real PostgreSQL, a fresh database per test, and the app on a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests import pg
+from triage_hub.app import create_app
+from triage_hub.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """TEST_DATABASE_URL's server, or an embedded PostgreSQL for the session."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from triage_hub.db.embedded import start_embedded
+
+    server = start_embedded(Path(tempfile.mkdtemp(prefix="th-embedded-")))
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_name(server_url: str) -> Iterator[str]:
+    """A migrated template database, one per test process (so xdist workers do not collide)."""
+    name = f"th_template_{os.getpid()}"
+    asyncio.run(pg.create_template(server_url, name))
+    yield name
+    asyncio.run(pg.drop_database(server_url, name))
+
+
+@pytest.fixture
+async def database_url(server_url: str, template_name: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of the test's own."""
+    name, url = await pg.create_database(server_url, template_name)
+    yield url
+    await pg.drop_database(server_url, name)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: claimers off unless asked for, quick timings."""
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "TRIAGE_CLAIMERS": 0,
+        "TRIAGE_DB_CONNECT_ATTEMPTS": 3,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, database_url: str) -> TestClient[Any, Any]:
+    """The whole app on a real HTTP server, with its own database."""
+    app = create_app(make_settings(database_url), database_url)
+    test_client: TestClient[Any, Any] = await aiohttp_client(app)
+    return test_client

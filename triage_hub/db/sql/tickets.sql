@@ -1,0 +1,52 @@
+-- The ticket statements of the API. Each is named by the `-- name:` line above it.
+
+-- name: insert_ticket
+-- Intake: the row is committed before the 201 goes out.
+INSERT INTO tickets (user_message) VALUES ($1)
+RETURNING id, status, created_at;
+
+-- name: get_ticket
+SELECT id, user_message, category, sentiment, urgency, ai_draft, status, raw_ai_response,
+       attempts, last_error, model, first_token_ms, total_ms, prompt_tokens, completion_tokens,
+       lease_expires_at, created_at, updated_at, resolved_at
+FROM tickets WHERE id = $1;
+
+-- name: list_tickets
+-- Newest first, walking tickets_created_idx.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+ORDER BY created_at DESC, id DESC
+LIMIT $1 OFFSET $2;
+
+-- name: list_tickets_by_status
+-- Newest first within one status, walking tickets_status_created_idx.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE status = $1
+ORDER BY created_at DESC, id DESC
+LIMIT $2 OFFSET $3;
+
+-- name: count_tickets_capped
+-- An exact count that stops at $1 rows, so a big table never costs a full count per request.
+SELECT count(*) FROM (SELECT 1 FROM tickets LIMIT $1) AS capped;
+
+-- name: count_tickets_by_status_capped
+SELECT count(*) FROM (SELECT 1 FROM tickets WHERE status = $1 LIMIT $2) AS capped;
+
+-- name: estimate_tickets
+-- The planner's idea of the table size (kept fresh by autovacuum/analyze); -1 before analyze.
+SELECT reltuples::bigint FROM pg_class WHERE oid = 'tickets'::regclass;
+
+-- name: estimate_tickets_by_status
+-- The planner's row estimate for one status, from the column statistics.
+EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE status = $1;
+
+-- name: resolve_ticket
+-- Only a triaged (COMPLETED) or given-up (FAILED) ticket can be resolved; RESOLVED is final.
+UPDATE tickets
+SET status = 'RESOLVED', ai_draft = $2, resolved_at = now()
+WHERE id = $1 AND status IN ('COMPLETED', 'FAILED')
+RETURNING id, status, updated_at;
+
+-- name: ticket_status
+SELECT status FROM tickets WHERE id = $1;

@@ -1,0 +1,87 @@
+"""The ticket queries of the API: rows become pydantic models right here, at the edge."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+
+from triage_hub.db.pool import Database
+from triage_hub.db.queries import load_queries
+from triage_hub.errors import InvalidState, NotFound
+from triage_hub.models import (
+    Pagination,
+    ResolvedTicket,
+    Status,
+    Ticket,
+    TicketCreated,
+    TicketPage,
+    TicketSummary,
+)
+
+SQL = load_queries("tickets.sql")
+
+# Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
+EXACT_COUNT_CAP = 10_000
+
+
+async def create_ticket(db: Database, message: str) -> TicketCreated:
+    """Insert a PENDING ticket; returns once it is committed."""
+    row = await db.fetchrow(SQL["insert_ticket"], message)
+    assert row is not None
+    return TicketCreated(ticket_id=row["id"], status=row["status"], created_at=row["created_at"])
+
+
+async def get_ticket(db: Database, ticket_id: uuid.UUID) -> Ticket:
+    """The whole ticket, or NotFound."""
+    row = await db.fetchrow(SQL["get_ticket"], ticket_id)
+    if row is None:
+        raise NotFound(f"No ticket with id {ticket_id}.")
+    return Ticket.model_validate(dict(row))
+
+
+async def list_tickets(db: Database, page: int, limit: int, status: Status | None) -> TicketPage:
+    """One page of tickets, newest first, with a cheap total."""
+    offset = (page - 1) * limit
+    async with db.connection() as conn:
+        if status is None:
+            rows = await conn.fetch(SQL["list_tickets"], limit, offset)
+            total = await conn.fetchval(SQL["count_tickets_capped"], EXACT_COUNT_CAP + 1)
+            if total > EXACT_COUNT_CAP:
+                total = max(EXACT_COUNT_CAP + 1, await conn.fetchval(SQL["estimate_tickets"]))
+        else:
+            rows = await conn.fetch(SQL["list_tickets_by_status"], status.value, limit, offset)
+            total = await conn.fetchval(
+                SQL["count_tickets_by_status_capped"], status.value, EXACT_COUNT_CAP + 1
+            )
+            if total > EXACT_COUNT_CAP:
+                plan = await conn.fetchval(SQL["estimate_tickets_by_status"], status.value)
+                estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+                total = max(EXACT_COUNT_CAP + 1, estimate)
+    # The visible rows beat any estimate: never report fewer than the page shows.
+    total = max(total, offset + len(rows)) if rows else total
+    return TicketPage(
+        tickets=[TicketSummary.model_validate(dict(row)) for row in rows],
+        pagination=Pagination(
+            page=page,
+            limit=limit,
+            total=total,
+            total_pages=math.ceil(total / limit),
+            total_is_estimate=total > EXACT_COUNT_CAP,
+        ),
+    )
+
+
+async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> ResolvedTicket:
+    """Mark a COMPLETED or FAILED ticket RESOLVED with the reply the agent sent."""
+    async with db.connection() as conn:
+        row = await conn.fetchrow(SQL["resolve_ticket"], ticket_id, reply)
+        if row is not None:
+            return ResolvedTicket.model_validate(dict(row))
+        status = await conn.fetchval(SQL["ticket_status"], ticket_id)
+    if status is None:
+        raise NotFound(f"No ticket with id {ticket_id}.")
+    raise InvalidState(
+        f"Only COMPLETED or FAILED tickets can be resolved; this one is {status}.",
+        status=status,
+    )

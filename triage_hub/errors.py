@@ -1,0 +1,61 @@
+"""Domain errors. Each carries the HTTP status and the stable code the web layer answers with."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TriageHubError(Exception):
+    """Base of every error that reaches a user as a JSON error object."""
+
+    status: ClassVar[int] = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or type(self).code
+        self.details = details
+
+
+class BadRequest(TriageHubError):
+    """The request cannot be understood (bad JSON, bad query parameter, ...)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class ValidationFailed(TriageHubError):
+    """The request is well-formed but its fields are not acceptable."""
+
+    status = 400
+    code = "validation_error"
+
+
+class NotFound(TriageHubError):
+    """No such ticket (or route)."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidState(TriageHubError):
+    """The ticket is not in a state that allows the action."""
+
+    status = 409
+    code = "invalid_state"
+
+
+class DatabaseUnavailable(TriageHubError):
+    """PostgreSQL cannot be reached right now; the client should retry."""
+
+    status = 503
+    code = "database_unavailable"
+    retry_after: ClassVar[int] = 2
+
+
+class UnsupportedMediaType(TriageHubError):
+    """The body is not declared as JSON."""
+
+    status = 415
+    code = "unsupported_media_type"

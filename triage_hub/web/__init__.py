@@ -1,0 +1,1 @@
+"""The web layer: routes, handlers and middlewares; the only code that knows HTTP."""

@@ -1,0 +1,16 @@
+"""Every route of the application, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from triage_hub.web import health, tickets
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the API."""
+    app.router.add_post("/tickets", tickets.create_ticket)
+    app.router.add_get("/tickets", tickets.list_tickets)
+    app.router.add_get("/tickets/{id}", tickets.get_ticket)
+    app.router.add_put("/tickets/{id}/resolve", tickets.resolve_ticket)
+    app.router.add_get("/health", health.health)
