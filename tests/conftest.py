@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests import pg
+from tests.fake_ollama import FakeOllama, run_fake_ollama
 from triage_hub.app import create_app
 from triage_hub.settings import Settings
 
@@ -65,5 +66,38 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 async def client(aiohttp_client: Any, database_url: str) -> TestClient[Any, Any]:
     """The whole app on a real HTTP server, with its own database."""
     app = create_app(make_settings(database_url), database_url)
+    test_client: TestClient[Any, Any] = await aiohttp_client(app)
+    return test_client
+
+
+@pytest.fixture
+async def fake_ollama() -> AsyncIterator[FakeOllama]:
+    """A fake Ollama on a real port, answering valid triage unless told otherwise."""
+    async with run_fake_ollama() as fake:
+        yield fake
+
+
+def engine_settings(database_url: str, fake: FakeOllama, **overrides: Any) -> Settings:
+    """Settings for tests of the triage engine: claimers on, every timing short."""
+    values: dict[str, Any] = {
+        "OLLAMA_HOST": fake.url,
+        "TRIAGE_CLAIMERS": 4,
+        "TRIAGE_LEASE_SECONDS": 2,
+        "TRIAGE_POLL_SECONDS": 0.5,
+        "TRIAGE_RETRY_BACKOFF_SECONDS": 0.05,
+        "TRIAGE_STALL_SECONDS": 5,
+        "TRIAGE_LLM_TIMEOUT": 10,
+        "TRIAGE_SHUTDOWN_GRACE": 1,
+    }
+    values.update(overrides)
+    return make_settings(database_url, **values)
+
+
+@pytest.fixture
+async def engine(
+    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+) -> TestClient[Any, Any]:
+    """The whole app with 4 claimers talking to the fake Ollama."""
+    app = create_app(engine_settings(database_url, fake_ollama), database_url)
     test_client: TestClient[Any, Any] = await aiohttp_client(app)
     return test_client

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from triage_hub.db.notify import Listener, Notifier, Wakeup
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
-from triage_hub.keys import DATABASE, DATABASE_URL, SETTINGS
+from triage_hub.keys import (
+    BREAKER,
+    CLAIMERS,
+    DATABASE,
+    DATABASE_URL,
+    LLM_STATUS,
+    NOTIFIER,
+    SETTINGS,
+    WAKEUP,
+)
 from triage_hub.settings import Settings
+from triage_hub.triage.breaker import CircuitBreaker
+from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.triage.llm import make_client
+from triage_hub.triage.status import LLMStatus
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
@@ -27,7 +43,36 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = Database(pool)
         yield
     finally:
-        await pool.close()
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except TimeoutError:
+            pool.terminate()
+
+
+async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The new-ticket signals, the claimer pool and its reaper; stopped before the pool closes."""
+    settings, db = app[SETTINGS], app[DATABASE]
+    app[WAKEUP] = wakeup = Wakeup()
+    app[NOTIFIER] = notifier = Notifier(db)
+    app[BREAKER] = breaker = CircuitBreaker()
+    client = make_client(settings.ollama_host, settings.llm_timeout)
+    app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
+    app[CLAIMERS] = claimers = ClaimerPool(settings, db, client, wakeup, notifier, breaker)
+    background = [asyncio.create_task(notifier.run(), name="notifier")]
+    if settings.claimers:
+        listener = Listener(app[DATABASE_URL], wakeup, keepalive=max(settings.poll_seconds, 10))
+        background.append(asyncio.create_task(listener.run(), name="listener"))
+    claimers.start()
+    try:
+        yield
+    finally:
+        await claimers.stop()
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await client.close()  # type: ignore[no-untyped-call]
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
@@ -36,5 +81,6 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(triage_ctx)
     setup_routes(app)
     return app

@@ -70,7 +70,7 @@ def serve(settings: Settings) -> None:
             loop=new_event_loop(),
             access_log=access_log,
             print=None,
-            shutdown_timeout=settings.llm_timeout,
+            shutdown_timeout=10,
         )
 
 

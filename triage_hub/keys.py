@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.settings import Settings
+from triage_hub.triage.breaker import CircuitBreaker
+from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.triage.status import LLMStatus
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
 DATABASE = web.AppKey("database", Database)
+WAKEUP = web.AppKey("wakeup", Wakeup)
+NOTIFIER = web.AppKey("notifier", Notifier)
+BREAKER = web.AppKey("breaker", CircuitBreaker)
+LLM_STATUS = web.AppKey("llm_status", LLMStatus)
+CLAIMERS = web.AppKey("claimers", ClaimerPool)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from triage_hub.db import tickets
 from triage_hub.errors import BadRequest, NotFound
-from triage_hub.keys import DATABASE
+from triage_hub.keys import DATABASE, NOTIFIER, WAKEUP
 from triage_hub.models import Resolved, ResolveIn, Status, TicketIn
 from triage_hub.web.responses import json_response, read_json
 
@@ -24,6 +24,8 @@ async def create_ticket(request: web.Request) -> web.Response:
     """POST /tickets: store the complaint as PENDING and answer at once."""
     body = await read_json(request, TicketIn)
     created = await tickets.create_ticket(request.app[DATABASE], body.message)
+    request.app[WAKEUP].set()
+    request.app[NOTIFIER].request()
     location = f"/tickets/{created.ticket_id}"
     return json_response(created, status=201, headers={"Location": location})
 

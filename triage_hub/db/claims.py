@@ -1,0 +1,129 @@
+"""The claimers' queries: claim, renew, finish (fenced by the claim token), reap."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from triage_hub.db.pool import Database
+from triage_hub.db.queries import load_queries
+
+SQL = load_queries("claims.sql")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A leased ticket; `token` fences every write made under this lease."""
+
+    ticket_id: uuid.UUID
+    user_message: str
+    attempt: int
+    token: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Triage:
+    """A validated triage ready to store."""
+
+    category: str
+    sentiment: int
+    urgency: str
+    draft: str
+    raw_response: str
+    model: str
+    first_token_ms: float | None
+    total_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+def _raw(text: str | None) -> str | None:
+    """What the model said, storable as a jsonb string (no NUL, no unpaired surrogates)."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+async def claim_next_ticket(db: Database, claimer: str, lease_seconds: float) -> Claim | None:
+    """Lease the oldest claimable PENDING ticket, or None when there is none."""
+    row = await db.fetchrow(SQL["claim_next_ticket"], claimer, lease_seconds)
+    if row is None:
+        return None
+    return Claim(row["id"], row["user_message"], row["attempts"], row["claim_token"])
+
+
+async def renew_lease(db: Database, claim: Claim, lease_seconds: float) -> bool:
+    """Extend the lease; False when it was lost to the reaper."""
+    return (
+        await db.fetchrow(SQL["renew_lease"], claim.ticket_id, claim.token, lease_seconds)
+        is not None
+    )
+
+
+async def complete_ticket(db: Database, claim: Claim, triage: Triage) -> bool:
+    """PROCESSING -> COMPLETED; False when the lease was lost (nothing is written)."""
+    row = await db.fetchrow(
+        SQL["complete_ticket"],
+        claim.ticket_id,
+        claim.token,
+        triage.category,
+        triage.sentiment,
+        triage.urgency,
+        triage.draft,
+        _raw(triage.raw_response),
+        triage.model,
+        _ms(triage.first_token_ms),
+        _ms(triage.total_ms),
+        triage.prompt_tokens,
+        triage.completion_tokens,
+    )
+    return row is not None
+
+
+async def retry_or_fail_ticket(
+    db: Database,
+    claim: Claim,
+    *,
+    error: str,
+    raw_response: str | None,
+    model: str,
+    backoff_seconds: float,
+    max_attempts: int,
+) -> str | None:
+    """After an invalid answer: PENDING again after a backoff, or FAILED; None if fenced off."""
+    row = await db.fetchrow(
+        SQL["retry_or_fail_ticket"],
+        claim.ticket_id,
+        claim.token,
+        error,
+        _raw(raw_response),
+        backoff_seconds,
+        max_attempts,
+        model,
+    )
+    return None if row is None else str(row["status"])
+
+
+async def release_ticket(
+    db: Database, claim: Claim, *, reason: str, raw_response: str | None = None
+) -> bool:
+    """Hand the ticket back to PENDING with its attempt refunded; False if fenced off."""
+    row = await db.fetchrow(
+        SQL["release_ticket"], claim.ticket_id, claim.token, reason, _raw(raw_response)
+    )
+    return row is not None
+
+
+async def reap_expired_leases(db: Database, max_attempts: int) -> list[tuple[uuid.UUID, str]]:
+    """Return tickets with expired leases to PENDING (or FAILED); the (id, status) of each."""
+    rows = await db.fetch(SQL["reap_expired_leases"], max_attempts)
+    return [(row["id"], row["status"]) for row in rows]
+
+
+async def notify_new_tickets(db: Database) -> None:
+    """Tell every replica's listener that tickets are waiting."""
+    await db.fetchval(SQL["notify_new_tickets"])
+
+
+def _ms(value: float | None) -> int | None:
+    return None if value is None else round(value)

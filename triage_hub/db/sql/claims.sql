@@ -1,0 +1,85 @@
+-- The claimers' statements. Every write after the claim is fenced by (id, claim_token): a
+-- claimer whose lease was reaped and taken over matches no row and changes nothing.
+
+-- name: claim_next_ticket
+-- ONE statement: pick the oldest claimable PENDING ticket and lease it.
+WITH next AS (
+    SELECT id
+    FROM tickets
+    WHERE status = 'PENDING'          -- walks tickets_pending_idx, oldest first
+      AND available_at <= now()       -- skips tickets backing off after an invalid answer
+    ORDER BY created_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED            -- concurrent claimers take different rows, never wait
+)
+UPDATE tickets AS t
+SET status = 'PROCESSING',
+    attempts = t.attempts + 1,
+    claim_token = gen_random_uuid(),  -- the fence for every later write of this claim
+    claimed_by = $1,
+    lease_expires_at = now() + make_interval(secs => $2),
+    last_error = NULL
+FROM next
+WHERE t.id = next.id
+RETURNING t.id, t.user_message, t.attempts, t.claim_token;
+
+-- name: renew_lease
+-- The heartbeat: extends a live claim; no row back means the lease was lost.
+UPDATE tickets
+SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
+RETURNING lease_expires_at;
+
+-- name: complete_ticket
+UPDATE tickets
+SET status = 'COMPLETED', category = $3, sentiment = $4, urgency = $5, ai_draft = $6,
+    raw_ai_response = $7, model = $8, first_token_ms = $9, total_ms = $10,
+    prompt_tokens = $11, completion_tokens = $12, last_error = NULL,
+    claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
+RETURNING status;
+
+-- name: retry_or_fail_ticket
+-- An invalid answer spends the attempt: back to PENDING after a backoff ($5 seconds), or
+-- FAILED once attempts reach the maximum ($6).
+UPDATE tickets
+SET status = CASE WHEN attempts >= $6 THEN 'FAILED' ELSE 'PENDING' END,
+    available_at = now() + make_interval(secs => $5),
+    last_error = $3, raw_ai_response = $4, model = $7,
+    claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
+RETURNING status;
+
+-- name: release_ticket
+-- Not the ticket's fault (Ollama down, shutdown): back to PENDING with the attempt refunded.
+UPDATE tickets
+SET status = 'PENDING', attempts = greatest(attempts - 1, 0), available_at = now(),
+    last_error = $3, raw_ai_response = coalesce($4, raw_ai_response),
+    claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
+RETURNING status;
+
+-- name: reap_expired_leases
+-- A claimer died or hung: its expired leases go back to PENDING, or to FAILED when the
+-- attempts are used up. SKIP LOCKED lets every replica run this at once.
+WITH expired AS (
+    SELECT id
+    FROM tickets
+    WHERE status = 'PROCESSING' AND lease_expires_at < now()   -- walks tickets_lease_idx
+    ORDER BY lease_expires_at
+    LIMIT 500
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tickets AS t
+SET status = CASE WHEN t.attempts >= $1 THEN 'FAILED' ELSE 'PENDING' END,
+    available_at = now(),
+    last_error = 'lease expired: the claimer ' || coalesce(t.claimed_by, '?')
+                 || ' stopped renewing it',
+    claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+FROM expired
+WHERE t.id = expired.id
+RETURNING t.id, t.status;
+
+-- name: notify_new_tickets
+-- Wakes idle claimers in every replica (see db/notify.py for why it is debounced).
+SELECT pg_notify('triage_new_tickets', '');

@@ -1,0 +1,1 @@
+"""Triage by a local LLM: the prompt, the streaming Ollama call and the output's validation."""

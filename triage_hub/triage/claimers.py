@@ -1,0 +1,270 @@
+"""The claimer pool: tasks that lease PENDING tickets, ask Ollama, and store the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+import ollama
+
+from triage_hub.db import claims
+from triage_hub.db.claims import Claim, Triage
+from triage_hub.db.notify import Notifier, Wakeup
+from triage_hub.db.pool import Database
+from triage_hub.errors import DatabaseUnavailable
+from triage_hub.settings import Settings
+from triage_hub.triage.breaker import CircuitBreaker, Permit
+from triage_hub.triage.llm import LLMResult, LLMUnavailable, stream_triage
+from triage_hub.triage.output import InvalidOutput, parse_triage
+
+log = logging.getLogger(__name__)
+
+OnChunk = Callable[[Claim, str], Awaitable[None]]
+
+
+class LeaseLost(Exception):
+    """The reaper took the ticket back: this claim's writes would be fenced off anyway."""
+
+
+def claimer_name() -> str:
+    """Who holds a lease, for people reading the table: host, pid and a short random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class ClaimerPool:
+    """`settings.claimers` tasks plus a reaper, started and stopped with the app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: ollama.AsyncClient,
+        wakeup: Wakeup,
+        notifier: Notifier,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.client = client
+        self.wakeup = wakeup
+        self.notifier = notifier
+        self.breaker = breaker
+        self.name = claimer_name()
+        self.stopping = asyncio.Event()
+        self.in_flight: dict[uuid.UUID, Claim] = {}
+        self.on_chunk: OnChunk | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._missing_model_logged = False
+
+    @property
+    def renew_interval(self) -> float:
+        """Renew a third of the way into the lease, so two renewals can fail before it lapses."""
+        return self.settings.lease_seconds / 3
+
+    def start(self) -> None:
+        """Start the claimers and the reaper."""
+        for number in range(self.settings.claimers):
+            self._tasks.append(asyncio.create_task(self._claim_loop(), name=f"claimer-{number}"))
+        self._tasks.append(asyncio.create_task(self._reap_loop(), name="reaper"))
+        log.info("%d claimers started as %s", self.settings.claimers, self.name)
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight calls finish within the grace period, hand back the rest."""
+        self.stopping.set()
+        self.wakeup.set()
+        grace = self.settings.shutdown_grace_seconds
+        _, pending = await asyncio.wait(self._tasks, timeout=grace) if self._tasks else ((), ())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        unfinished = list(self.in_flight.values())
+        for claim in unfinished:
+            with contextlib.suppress(DatabaseUnavailable):
+                await claims.release_ticket(
+                    self.db, claim, reason="handed back at shutdown before the answer came"
+                )
+        if unfinished:
+            log.info("handed %d unfinished tickets back to PENDING", len(unfinished))
+            with contextlib.suppress(DatabaseUnavailable):
+                await claims.notify_new_tickets(self.db)
+
+    async def _claim_loop(self) -> None:
+        """Claim and triage tickets until stopping; wait for a signal when there are none."""
+        while not self.stopping.is_set():
+            permit = await self.breaker.acquire(self.stopping)
+            if permit is None:
+                return
+            self.wakeup.clear()
+            try:
+                claim = await claims.claim_next_ticket(
+                    self.db, self.name, self.settings.lease_seconds
+                )
+            except DatabaseUnavailable:
+                self.breaker.abandon(permit)
+                await self.wakeup.wait(self.settings.poll_seconds)
+                continue
+            if claim is None:
+                self.breaker.abandon(permit)
+                await self.wakeup.wait(self.settings.poll_seconds)
+                continue
+            self.in_flight[claim.ticket_id] = claim
+            try:
+                await self._triage(claim, permit)
+                del self.in_flight[claim.ticket_id]
+            except DatabaseUnavailable:
+                # The outcome could not be stored; the lease expires and the reaper retries.
+                del self.in_flight[claim.ticket_id]
+                await asyncio.sleep(1)
+            except Exception:
+                del self.in_flight[claim.ticket_id]
+                log.exception("ticket %s: unexpected error in the claimer", claim.ticket_id)
+                await asyncio.sleep(1)
+
+    async def _triage(self, claim: Claim, permit: Permit) -> None:
+        """One attempt at one ticket, ending in COMPLETED, a retry, FAILED or a hand-back."""
+        said: list[str] = []
+
+        async def collect(delta: str) -> None:
+            said.append(delta)
+            if self.on_chunk is not None:
+                await self.on_chunk(claim, delta)
+
+        call = stream_triage(
+            self.client,
+            model=self.settings.model,
+            ticket_text=claim.user_message,
+            timeout=self.settings.llm_timeout,
+            stall_timeout=self.settings.stall_seconds,
+            on_chunk=collect,
+        )
+        try:
+            result = await self._under_lease(claim, call)
+        except LeaseLost:
+            log.warning("ticket %s: lease lost mid-call; dropping the answer", claim.ticket_id)
+            self.breaker.abandon(permit)
+            return
+        except LLMUnavailable as error:
+            await claims.release_ticket(
+                self.db, claim, reason=error.message, raw_response="".join(said) or None
+            )
+            self._llm_failed(permit, error)
+            return
+        self.breaker.succeeded(permit)
+        self._missing_model_logged = False
+        await self._store(claim, result)
+
+    async def _store(self, claim: Claim, result: LLMResult) -> None:
+        """Validate the answer and write the outcome, fenced by the claim token."""
+        try:
+            output = parse_triage(result.text)
+        except InvalidOutput as error:
+            final = claim.attempt >= self.settings.max_attempts
+            backoff = self._backoff(claim.attempt)
+            status = await claims.retry_or_fail_ticket(
+                self.db,
+                claim,
+                error=error.message,
+                raw_response=result.text,
+                model=result.model,
+                backoff_seconds=backoff,
+                max_attempts=self.settings.max_attempts,
+            )
+            log.info(
+                "ticket %s: invalid answer on attempt %d (%s) -> %s",
+                claim.ticket_id,
+                claim.attempt,
+                error.message,
+                status or "fenced off",
+            )
+            if status == "PENDING" and not final:
+                self.wakeup.set_later(backoff)
+            return
+        stored = await claims.complete_ticket(
+            self.db,
+            claim,
+            Triage(
+                category=output.category,
+                sentiment=output.sentiment,
+                urgency=output.urgency,
+                draft=output.draft,
+                raw_response=result.text,
+                model=result.model,
+                first_token_ms=result.first_token_ms,
+                total_ms=result.total_ms,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+            ),
+        )
+        if stored:
+            log.info(
+                "ticket %s: COMPLETED (%s, %s, sentiment %d) in %.0f ms",
+                claim.ticket_id,
+                output.category,
+                output.urgency,
+                output.sentiment,
+                result.total_ms,
+            )
+        else:
+            log.warning("ticket %s: lease lost before the answer was stored", claim.ticket_id)
+
+    async def _under_lease(self, claim: Claim, call: Awaitable[LLMResult]) -> LLMResult:
+        """Await the call, renewing the lease on a timer for as long as it is alive."""
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.renew_interval)
+                if done:
+                    return task.result()
+                try:
+                    renewed = await claims.renew_lease(self.db, claim, self.settings.lease_seconds)
+                except DatabaseUnavailable:
+                    continue  # keep calling; the final write is fenced if the lease lapsed
+                if not renewed:
+                    raise LeaseLost
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, LLMUnavailable):
+                    await task
+
+    def _llm_failed(self, permit: Permit, error: LLMUnavailable) -> None:
+        opened = self.breaker.failed(permit, error.message)
+        if error.model_missing and not self._missing_model_logged:
+            self._missing_model_logged = True
+            log.error(
+                "model %r is not on the Ollama server at %s: run `ollama pull %s`",
+                self.settings.model,
+                self.settings.ollama_host,
+                self.settings.model,
+            )
+        elif opened:
+            log.warning(
+                "Ollama unavailable (%s); claims paused, probing with backoff", error.message
+            )
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter before the next attempt at an invalid answer."""
+        base = self.settings.retry_backoff_seconds * 2 ** (attempt - 1)
+        return float(min(base, 300.0) * random.uniform(0.5, 1.0))
+
+    async def _reap_loop(self) -> None:
+        """Return expired leases to PENDING (or FAILED), in every replica, until stopping."""
+        interval = min(max(self.settings.lease_seconds / 4, 0.2), 15.0)
+        while not self.stopping.is_set():
+            try:
+                reaped = await claims.reap_expired_leases(self.db, self.settings.max_attempts)
+            except DatabaseUnavailable:
+                reaped = []
+            for ticket_id, status in reaped:
+                log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
+            if any(status == "PENDING" for _, status in reaped):
+                self.wakeup.set()
+                self.notifier.request()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)

@@ -1,0 +1,187 @@
+"""The streaming Ollama call, bounded in time, with infrastructure faults as one domain error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import ollama
+
+from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
+from triage_hub.triage.prompt import build_messages
+
+CONNECT_TIMEOUT = 3.0
+PROBE_TIMEOUT = 5.0
+_MESSAGE_MAX_CHARS = 200
+# What the client raises when Ollama cannot be reached or the connection breaks; with
+# stream=True a refused connection surfaces as a bare httpx.ConnectError, not ConnectionError.
+_TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError)
+
+
+class LLMUnavailable(Exception):
+    """Ollama could not give an answer: an infrastructure fault, not the ticket's."""
+
+    def __init__(self, message: str, *, model_missing: bool = False) -> None:
+        message = message if len(message) <= _MESSAGE_MAX_CHARS else message[:199] + "…"
+        super().__init__(message)
+        self.message = message
+        self.model_missing = model_missing
+
+
+@dataclass
+class LLMResult:
+    """What one call produced: the model's whole text and how long it took."""
+
+    text: str
+    model: str
+    first_token_ms: float | None
+    total_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    done_reason: str | None
+
+
+def make_client(host: str, timeout: float) -> ollama.AsyncClient:
+    """An Ollama client whose httpx timeouts back up the deadlines `stream_triage` enforces."""
+    return ollama.AsyncClient(
+        host=host, timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+    )
+
+
+async def stream_triage(
+    client: ollama.AsyncClient,
+    *,
+    model: str,
+    ticket_text: str,
+    timeout: float,  # noqa: ASYNC109 -- a setting (TRIAGE_LLM_TIMEOUT) applied inside
+    stall_timeout: float,
+    on_chunk: Callable[[str], Awaitable[None]] | None = None,
+) -> LLMResult:
+    """Stream one triage answer; `on_chunk` gets each non-empty delta as it arrives.
+
+    `timeout` bounds the whole call. `stall_timeout` bounds the gap between chunks once the
+    first chunk has come: before it only `timeout` applies, as a cold model may load for a
+    minute before it says anything. Raises LLMUnavailable for every infrastructure fault.
+    """
+    started = time.perf_counter()
+    parts: list[str] = []
+    first_token_ms: float | None = None
+    final: ollama.ChatResponse | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            stream = await client.chat(
+                model=model,
+                messages=build_messages(ticket_text),
+                stream=True,
+                format=TRIAGE_JSON_SCHEMA,
+                options={"temperature": 0},
+            )
+            try:
+                chunk = await _next_chunk(stream, None)
+                while chunk is not None:
+                    delta = chunk.message.content or ""
+                    if delta:
+                        if first_token_ms is None:
+                            first_token_ms = _ms_since(started)
+                        parts.append(delta)
+                        if on_chunk is not None:
+                            await on_chunk(delta)
+                    if chunk.done:
+                        final = chunk
+                    # Read on to the end even after done, so the connection can be reused.
+                    chunk = await _next_chunk(stream, stall_timeout)
+            finally:
+                # Closing the generator closes the HTTP response, also when we cut it off.
+                await _close(stream)
+    except TimeoutError:
+        raise LLMUnavailable(f"timeout: no complete answer within {timeout:g} s") from None
+    except ollama.ResponseError as exc:
+        raise _response_error(exc, model) from None
+    except _TRANSPORT_ERRORS as exc:
+        raise _transport_error(exc) from None
+    if final is None:
+        # The stream ended cleanly but without its done chunk: a transport fault, as a cut-off.
+        raise LLMUnavailable("Ollama's stream ended before the answer was done")
+    return LLMResult(
+        text="".join(parts),
+        model=final.model or model,
+        first_token_ms=first_token_ms,
+        total_ms=_ms_since(started),
+        prompt_tokens=final.prompt_eval_count,
+        completion_tokens=final.eval_count,
+        done_reason=final.done_reason,
+    )
+
+
+async def probe(
+    client: ollama.AsyncClient,
+    *,
+    timeout: float = PROBE_TIMEOUT,  # noqa: ASYNC109 -- applied inside, like stream_triage's
+) -> bool:
+    """True when Ollama answers GET /api/tags within `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            await client.list()
+    except (TimeoutError, ollama.ResponseError, ValueError, *_TRANSPORT_ERRORS):
+        return False
+    return True
+
+
+async def _next_chunk(
+    stream: AsyncIterator[ollama.ChatResponse], stall_timeout: float | None
+) -> ollama.ChatResponse | None:
+    """The next chunk, or None at the end of the stream."""
+    try:
+        async with asyncio.timeout(stall_timeout):
+            return await anext(stream)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        # Only this inner deadline surfaces here; the outer one arrives as a cancellation.
+        raise LLMUnavailable(f"timeout: stream stalled for {stall_timeout:g} s") from None
+    except ValueError as exc:
+        # A line that is not JSON, or not a chat chunk (json and pydantic errors are ValueErrors).
+        raise LLMUnavailable(f"malformed stream from Ollama: {_describe(exc)}") from None
+
+
+async def _close(stream: AsyncIterator[ollama.ChatResponse]) -> None:
+    aclose: Callable[[], Awaitable[object]] | None = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _response_error(exc: ollama.ResponseError, model: str) -> LLMUnavailable:
+    status = exc.status_code
+    if status == 404:
+        return LLMUnavailable(
+            f"model {model!r} not found on Ollama: {exc.error}", model_missing=True
+        )
+    if status == -1:
+        # An {"error": ...} line after the 200 header: the runner failed mid-answer.
+        return LLMUnavailable(f"Ollama failed mid-stream: {exc.error}")
+    if status == 503:
+        return LLMUnavailable(f"Ollama busy (503): {exc.error}")
+    if status >= 500:
+        return LLMUnavailable(f"Ollama server error ({status}): {exc.error}")
+    return LLMUnavailable(f"Ollama rejected the request ({status}): {exc.error}")
+
+
+def _transport_error(exc: Exception) -> LLMUnavailable:
+    if isinstance(exc, ConnectionError | httpx.ConnectError):
+        return LLMUnavailable(f"Ollama unreachable: {_describe(exc)}")
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMUnavailable(f"timeout: Ollama went quiet ({_describe(exc)})")
+    # Includes a stream cut off before its done chunk (RemoteProtocolError).
+    return LLMUnavailable(f"connection to Ollama broke: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

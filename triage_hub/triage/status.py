@@ -1,0 +1,73 @@
+"""Is Ollama reachable, and does it have our model? Asked by /health, cached briefly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import ollama
+from pydantic import BaseModel
+
+PROBE_TIMEOUT = 2.0
+CACHE_SECONDS = 5.0
+
+
+class LLMReport(BaseModel):
+    """The LLM part of /health."""
+
+    host: str
+    model: str
+    reachable: bool
+    model_available: bool
+    error: str | None = None
+
+
+def _same_model(wanted: str, listed: str) -> bool:
+    """Ollama lists `name:tag`; a name without a tag means `:latest`."""
+
+    def full(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return full(wanted) == full(listed)
+
+
+class LLMStatus:
+    """Probes GET /api/tags at most every few seconds."""
+
+    def __init__(self, client: ollama.AsyncClient, host: str, model: str) -> None:
+        self._client = client
+        self._host = host
+        self._model = model
+        self._report: LLMReport | None = None
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def report(self) -> LLMReport:
+        """The latest report, refreshed when older than CACHE_SECONDS."""
+        async with self._lock:
+            if self._report is None or time.monotonic() - self._checked_at > CACHE_SECONDS:
+                self._report = await self._probe()
+                self._checked_at = time.monotonic()
+            return self._report
+
+    async def _probe(self) -> LLMReport:
+        report = LLMReport(
+            host=self._host, model=self._model, reachable=False, model_available=False
+        )
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                listed = await self._client.list()
+        except (TimeoutError, ConnectionError, httpx.TransportError) as exc:
+            report.error = f"unreachable: {type(exc).__name__}"
+            return report
+        except (ollama.ResponseError, ValueError) as exc:
+            report.error = f"bad answer: {exc}"[:200]
+            return report
+        report.reachable = True
+        report.model_available = any(
+            _same_model(self._model, entry.model or "") for entry in listed.models
+        )
+        if not report.model_available:
+            report.error = f"model not pulled: run `ollama pull {self._model}`"
+        return report
