@@ -18,10 +18,12 @@ from triage_hub.keys import (
     DATABASE,
     DATABASE_URL,
     LLM_STATUS,
+    METRICS,
     NOTIFIER,
     SETTINGS,
     WAKEUP,
 )
+from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker
 from triage_hub.triage.claimers import ClaimerPool
@@ -57,7 +59,9 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BREAKER] = breaker = CircuitBreaker()
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
-    app[CLAIMERS] = claimers = ClaimerPool(settings, db, client, wakeup, notifier, breaker)
+    app[CLAIMERS] = claimers = ClaimerPool(
+        settings, db, client, wakeup, notifier, breaker, app[METRICS]
+    )
     background = [asyncio.create_task(notifier.run(), name="notifier")]
     if settings.claimers:
         listener = Listener(app[DATABASE_URL], wakeup, keepalive=max(settings.poll_seconds, 10))
@@ -80,6 +84,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
     setup_routes(app)

@@ -85,3 +85,10 @@ async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> Reso
         f"Only COMPLETED or FAILED tickets can be resolved; this one is {status}.",
         status=status,
     )
+
+
+async def count_backlog(db: Database) -> dict[str, int]:
+    """How many tickets are PENDING and PROCESSING, across all replicas."""
+    row = await db.fetchrow(SQL["count_backlog"])
+    assert row is not None
+    return {"PENDING": row["pending"], "PROCESSING": row["processing"]}

@@ -18,6 +18,7 @@ from triage_hub.db.claims import Claim, Triage
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker, Permit
 from triage_hub.triage.llm import LLMResult, LLMUnavailable, stream_triage
@@ -48,6 +49,7 @@ class ClaimerPool:
         wakeup: Wakeup,
         notifier: Notifier,
         breaker: CircuitBreaker,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -55,6 +57,7 @@ class ClaimerPool:
         self.wakeup = wakeup
         self.notifier = notifier
         self.breaker = breaker
+        self.metrics = metrics
         self.name = claimer_name()
         self.stopping = asyncio.Event()
         self.in_flight: dict[uuid.UUID, Claim] = {}
@@ -89,6 +92,7 @@ class ClaimerPool:
                 await claims.release_ticket(
                     self.db, claim, reason="handed back at shutdown before the answer came"
                 )
+        self.metrics.triage_outcomes.labels("handed_back").inc(len(unfinished))
         if unfinished:
             log.info("handed %d unfinished tickets back to PENDING", len(unfinished))
             with contextlib.suppress(DatabaseUnavailable):
@@ -147,16 +151,21 @@ class ClaimerPool:
             result = await self._under_lease(claim, call)
         except LeaseLost:
             log.warning("ticket %s: lease lost mid-call; dropping the answer", claim.ticket_id)
+            self.metrics.triage_outcomes.labels("lease_lost").inc()
             self.breaker.abandon(permit)
             return
         except LLMUnavailable as error:
             await claims.release_ticket(
                 self.db, claim, reason=error.message, raw_response="".join(said) or None
             )
+            self.metrics.triage_outcomes.labels("handed_back").inc()
             self._llm_failed(permit, error)
             return
         self.breaker.succeeded(permit)
         self._missing_model_logged = False
+        self.metrics.llm_call_seconds.observe(result.total_ms / 1000)
+        if result.first_token_ms is not None:
+            self.metrics.llm_first_token_seconds.observe(result.first_token_ms / 1000)
         await self._store(claim, result)
 
     async def _store(self, claim: Claim, result: LLMResult) -> None:
@@ -175,6 +184,9 @@ class ClaimerPool:
                 backoff_seconds=backoff,
                 max_attempts=self.settings.max_attempts,
             )
+            self.metrics.triage_outcomes.labels(
+                "failed" if status == "FAILED" else "retry" if status else "lease_lost"
+            ).inc()
             log.info(
                 "ticket %s: invalid answer on attempt %d (%s) -> %s",
                 claim.ticket_id,
@@ -201,6 +213,7 @@ class ClaimerPool:
                 completion_tokens=result.completion_tokens,
             ),
         )
+        self.metrics.triage_outcomes.labels("completed" if stored else "lease_lost").inc()
         if stored:
             log.info(
                 "ticket %s: COMPLETED (%s, %s, sentiment %d) in %.0f ms",
@@ -261,6 +274,7 @@ class ClaimerPool:
                 reaped = await claims.reap_expired_leases(self.db, self.settings.max_attempts)
             except DatabaseUnavailable:
                 reaped = []
+            self.metrics.leases_reaped.inc(len(reaped))
             for ticket_id, status in reaped:
                 log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
             if any(status == "PENDING" for _, status in reaped):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from triage_hub.web import health, tickets
+from triage_hub.web import health, metrics, openapi, tickets
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,3 +14,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/tickets/{id}", tickets.get_ticket)
     app.router.add_put("/tickets/{id}/resolve", tickets.resolve_ticket)
     app.router.add_get("/health", health.health)
+    app.router.add_get("/metrics", metrics.metrics)
+    app.router.add_get("/openapi.json", openapi.openapi)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from triage_hub.db import tickets
 from triage_hub.errors import BadRequest, NotFound
-from triage_hub.keys import DATABASE, NOTIFIER, WAKEUP
+from triage_hub.keys import DATABASE, METRICS, NOTIFIER, WAKEUP
 from triage_hub.models import Resolved, ResolveIn, Status, TicketIn
 from triage_hub.web.responses import json_response, read_json
 
@@ -26,6 +26,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     created = await tickets.create_ticket(request.app[DATABASE], body.message)
     request.app[WAKEUP].set()
     request.app[NOTIFIER].request()
+    request.app[METRICS].tickets_created.inc()
     location = f"/tickets/{created.ticket_id}"
     return json_response(created, status=201, headers={"Location": location})
 

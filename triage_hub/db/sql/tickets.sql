@@ -50,3 +50,8 @@ RETURNING id, status, updated_at;
 
 -- name: ticket_status
 SELECT status FROM tickets WHERE id = $1;
+
+-- name: count_backlog
+-- Both counts walk small partial indexes (the backlog, not the whole table).
+SELECT (SELECT count(*) FROM tickets WHERE status = 'PENDING') AS pending,
+       (SELECT count(*) FROM tickets WHERE status = 'PROCESSING') AS processing;

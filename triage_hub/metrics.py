@@ -1,0 +1,63 @@
+"""Prometheus metrics of one process, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 90, 120)
+
+
+class Metrics:
+    """Counters the code updates as things happen; gauges set when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.tickets_created = Counter(
+            "triage_tickets_created",
+            "Tickets accepted by POST /tickets.",
+            registry=self.registry,
+        )
+        self.triage_outcomes = Counter(
+            "triage_outcomes",
+            "Ends of a claim: completed, retry (invalid answer), failed, handed_back (Ollama "
+            "fault or shutdown), lease_lost.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.llm_call_seconds = Histogram(
+            "triage_llm_call_seconds",
+            "Duration of successful Ollama calls.",
+            buckets=_LLM_BUCKETS,
+            registry=self.registry,
+        )
+        self.llm_first_token_seconds = Histogram(
+            "triage_llm_first_token_seconds",
+            "Time to the first token of Ollama calls.",
+            buckets=_LLM_BUCKETS,
+            registry=self.registry,
+        )
+        self.leases_reaped = Counter(
+            "triage_leases_reaped",
+            "Expired leases returned by this process's reaper.",
+            registry=self.registry,
+        )
+        self.claims_in_flight = Gauge(
+            "triage_claims_in_flight",
+            "Tickets this process is triaging now.",
+            registry=self.registry,
+        )
+        self.llm_paused = Gauge(
+            "triage_llm_paused",
+            "1 while the circuit breaker holds claims back (Ollama down).",
+            registry=self.registry,
+        )
+        self.tickets = Gauge(
+            "triage_tickets",
+            "Tickets waiting or being worked on, by status (all replicas).",
+            ["status"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
