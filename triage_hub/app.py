@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from triage_hub.db.notify import Listener, Notifier, Wakeup
@@ -85,6 +87,11 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[METRICS] = Metrics()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("triage_hub", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
     setup_routes(app)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
-from triage_hub.web import health, metrics, openapi, tickets
+from triage_hub.web import health, metrics, openapi, pages, tickets
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def setup_routes(app: web.Application) -> None:
@@ -16,3 +20,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health", health.health)
     app.router.add_get("/metrics", metrics.metrics)
     app.router.add_get("/openapi.json", openapi.openapi)
+    app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
+    pages.setup_page_routes(app)
