@@ -64,3 +64,23 @@ $$;
 CREATE OR REPLACE TRIGGER tickets_touch_updated_at
     BEFORE UPDATE ON tickets
     FOR EACH ROW EXECUTE FUNCTION tickets_touch_updated_at();
+
+-- Live dashboards: every status change (and a resolved reply) is announced to every replica's
+-- event stream. One NOTIFY per state change is a few per ticket, far below what serialising
+-- NOTIFY commits costs; new tickets are announced by the application instead, debounced.
+CREATE OR REPLACE FUNCTION tickets_notify_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('ticket_events', json_build_object(
+        'id', NEW.id, 'status', NEW.status, 'category', NEW.category,
+        'sentiment', NEW.sentiment, 'urgency', NEW.urgency, 'attempts', NEW.attempts,
+        'updated_at', NEW.updated_at)::text);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER tickets_notify_change
+    AFTER UPDATE ON tickets
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.ai_draft IS DISTINCT FROM NEW.ai_draft)
+    EXECUTE FUNCTION tickets_notify_change();

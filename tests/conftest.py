@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, database_url: str) -> TestClient[Any, Any]:
+async def client(database_url: str, aiohttp_client: Any) -> TestClient[Any, Any]:
     """The whole app on a real HTTP server, with its own database."""
     app = create_app(make_settings(database_url), database_url)
     test_client: TestClient[Any, Any] = await aiohttp_client(app)
@@ -93,11 +93,23 @@ def engine_settings(database_url: str, fake: FakeOllama, **overrides: Any) -> Se
     return make_settings(database_url, **values)
 
 
+StartApp = Callable[[Settings], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def start_app(database_url: str, aiohttp_client: Any) -> StartApp:
+    """Start an app (a replica) on the test's database; all are stopped before it is dropped."""
+
+    async def start(settings: Settings) -> TestClient[Any, Any]:
+        test_client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, database_url))
+        return test_client
+
+    return start
+
+
 @pytest.fixture
 async def engine(
-    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
 ) -> TestClient[Any, Any]:
     """The whole app with 4 claimers talking to the fake Ollama."""
-    app = create_app(engine_settings(database_url, fake_ollama), database_url)
-    test_client: TestClient[Any, Any] = await aiohttp_client(app)
-    return test_client
+    return await start_app(engine_settings(database_url, fake_ollama))

@@ -6,17 +6,15 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.conftest import engine_settings
+from tests.conftest import StartApp, engine_settings
 from tests.factories import insert_tickets
 from tests.fake_ollama import Behaviour, FakeOllama
 from tests.serve import ServeProcess
 from tests.waiting import fetch_ticket, wait_for_statuses
-from triage_hub.app import create_app
 from triage_hub.db import claims
 from triage_hub.db.claims import Triage
 from triage_hub.db.notify import LISTENER_APPLICATION_NAME
@@ -46,7 +44,7 @@ async def processes() -> AsyncIterator[list[ServeProcess]]:
 
 
 async def test_a_killed_claimer_is_reaped_and_another_completes_the_ticket(
-    aiohttp_client: Any,
+    start_app: StartApp,
     database_url: str,
     fake_ollama: FakeOllama,
     serve_env: dict[str, str],
@@ -63,8 +61,7 @@ async def test_a_killed_claimer_is_reaped_and_another_completes_the_ticket(
     assert (await fetch_ticket(database_url, ticket_id))["status"] == "PROCESSING"
 
     fake_ollama.behaviour = Behaviour.valid()
-    survivor = create_app(engine_settings(database_url, fake_ollama), database_url)
-    await aiohttp_client(survivor)
+    await start_app(engine_settings(database_url, fake_ollama))
     await wait_for_statuses(database_url, {"COMPLETED"}, 1, timeout=15)
     ticket = await fetch_ticket(database_url, ticket_id)
     assert ticket["attempts"] == 2
@@ -173,15 +170,11 @@ async def listener_pid(database_url: str, not_pid: int | None = None) -> int:
 
 
 async def test_the_listener_reconnects_after_its_connection_is_killed(
-    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
 ) -> None:
     # Polling every 60 s: only a notification can explain a pickup within seconds.
-    claimers = await aiohttp_client(
-        create_app(engine_settings(database_url, fake_ollama, TRIAGE_POLL_SECONDS=60), database_url)
-    )
-    intake = await aiohttp_client(
-        create_app(engine_settings(database_url, fake_ollama, TRIAGE_CLAIMERS=0), database_url)
-    )
+    claimers = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_POLL_SECONDS=60))
+    intake = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_CLAIMERS=0))
     assert claimers is not intake
     first = await listener_pid(database_url)
     conn = await asyncpg.connect(database_url)

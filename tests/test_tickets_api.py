@@ -83,7 +83,9 @@ async def test_total_is_an_estimate_past_the_exact_cap(client: Client, database_
         ({"limit": "101"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"status": "DONE"}, "status"),
-        ({"status": "PENDING,COMPLETED"}, "status"),
+        ({"status": "PENDING,DONE"}, "status"),
+        ({"status": "PENDING,"}, "status"),
+        ({"sort": "oldest"}, "sort"),
     ],
 )
 async def test_bad_list_parameters_get_400(
@@ -198,3 +200,52 @@ async def test_resolve_checks_the_body_format(client: Client, database_url: str)
     assert response.status == 400
     response = await client.put(f"/tickets/{ticket_id}/resolve", data=b"ai_draft=hi")
     assert response.status == 415
+
+
+async def test_list_several_statuses_and_most_urgent_first(
+    client: Client, database_url: str
+) -> None:
+    pending = await insert_tickets(database_url, 2, "PENDING")
+    failed = await insert_tickets(database_url, 1, "FAILED")
+    completed = await insert_tickets(database_url, 3, "COMPLETED")
+    await insert_tickets(database_url, 2, "RESOLVED")
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE tickets SET urgency = $2 WHERE id = $1", completed[0], "Low")
+    await conn.execute("UPDATE tickets SET urgency = $2 WHERE id = $1", completed[1], "Medium")
+    await conn.close()
+    active = "PENDING,PROCESSING,COMPLETED,FAILED"
+    body = await (await client.get("/tickets", params={"status": active})).json()
+    assert body["pagination"]["total"] == 6
+    assert {t["status"] for t in body["tickets"]} == {"PENDING", "FAILED", "COMPLETED"}
+    urgent = await (
+        await client.get("/tickets", params={"status": active, "sort": "urgent"})
+    ).json()
+    # High (completed[2]), Medium, Low, then the untriaged.
+    ids = [t["id"] for t in urgent["tickets"]]
+    assert ids[:3] == [completed[2], completed[1], completed[0]]
+    assert set(ids[3:]) == {*pending, *failed}
+    everything = await (await client.get("/tickets", params={"sort": "urgent"})).json()
+    assert everything["pagination"]["total"] == 8
+
+
+async def test_retry_puts_a_failed_ticket_back_in_the_queue(
+    client: Client, database_url: str
+) -> None:
+    [ticket_id] = await insert_tickets(database_url, 1, "FAILED")
+    response = await client.post(f"/tickets/{ticket_id}/retry")
+    assert response.status == 200
+    body = await response.json()
+    assert body["ticket"]["status"] == "PENDING"
+    ticket = await (await client.get(f"/tickets/{ticket_id}")).json()
+    assert (ticket["status"], ticket["attempts"], ticket["last_error"]) == ("PENDING", 0, None)
+
+
+@pytest.mark.parametrize("status", ["PENDING", "PROCESSING", "COMPLETED", "RESOLVED"])
+async def test_retry_from_other_states_is_409(
+    client: Client, database_url: str, status: str
+) -> None:
+    [ticket_id] = await insert_tickets(database_url, 1, status)
+    response = await client.post(f"/tickets/{ticket_id}/retry")
+    assert response.status == 409
+    assert (await response.json())["status"] == status
+    assert (await client.post(f"/tickets/{uuid.uuid4()}/retry")).status == 404

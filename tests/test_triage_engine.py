@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import engine_settings
+from tests.conftest import StartApp, engine_settings
 from tests.fake_ollama import Behaviour, FakeOllama, ticket_text, triage_for
 from tests.waiting import fetch_ticket, wait_for_statuses
-from triage_hub.app import create_app
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 from triage_hub.triage.prompt import SYSTEM_PROMPT
 
@@ -114,10 +113,10 @@ async def test_infrastructure_faults_hand_the_ticket_back_without_spending_an_at
 
 
 async def test_a_stalled_stream_is_cut_off(
-    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
 ) -> None:
     settings = engine_settings(database_url, fake_ollama, TRIAGE_STALL_SECONDS=0.3)
-    client = await aiohttp_client(create_app(settings, database_url))
+    client = await start_app(settings)
     fake_ollama.queue(Behaviour.stall_forever())
     ticket_id = await submit(client)
     await wait_for_statuses(database_url, {"COMPLETED"}, 1)
@@ -126,11 +125,11 @@ async def test_a_stalled_stream_is_cut_off(
 
 
 async def test_a_slow_first_token_keeps_its_lease_on_a_timer(
-    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
 ) -> None:
     # The first token takes three leases: only the timer keeps the claim alive.
     settings = engine_settings(database_url, fake_ollama, TRIAGE_LEASE_SECONDS=0.5)
-    client = await aiohttp_client(create_app(settings, database_url))
+    client = await start_app(settings)
     fake_ollama.behaviour = Behaviour.slow_first_token(1.5)
     ticket_id = await submit(client)
     await wait_for_statuses(database_url, {"COMPLETED"}, 1)
@@ -199,13 +198,11 @@ async def test_a_missing_model_is_reported_and_logged_once_with_the_pull_command
 
 
 async def test_two_replicas_triage_every_ticket_exactly_once(
-    aiohttp_client: Any, database_url: str, fake_ollama: FakeOllama
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
 ) -> None:
     fake_ollama.behaviour = Behaviour.delayed(0.02)
     replicas = [
-        await aiohttp_client(
-            create_app(engine_settings(database_url, fake_ollama, TRIAGE_CLAIMERS=4), database_url)
-        )
+        await start_app(engine_settings(database_url, fake_ollama, TRIAGE_CLAIMERS=4))
         for _ in range(2)
     ]
     messages = [f"Ticket {n:03d}: my invoice total is wrong again" for n in range(60)]

@@ -11,14 +11,23 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from triage_hub.db.notify import Listener, Notifier, Wakeup
+from triage_hub.db.notify import (
+    NEW_TICKETS,
+    TICKET_DRAFTS,
+    TICKET_EVENTS,
+    Listener,
+    Notifier,
+    Wakeup,
+)
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
+from triage_hub.events import EventHub
 from triage_hub.keys import (
     BREAKER,
     CLAIMERS,
     DATABASE,
     DATABASE_URL,
+    EVENT_HUB,
     LLM_STATUS,
     METRICS,
     NOTIFIER,
@@ -29,6 +38,7 @@ from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker
 from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
 from triage_hub.web.middlewares import error_middleware
@@ -54,24 +64,45 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The new-ticket signals, the claimer pool and its reaper; stopped before the pool closes."""
+    """New-ticket signals, the event hub, the claimer pool and its reaper; all stopped before
+    the pool closes."""
     settings, db = app[SETTINGS], app[DATABASE]
     app[WAKEUP] = wakeup = Wakeup()
     app[NOTIFIER] = notifier = Notifier(db)
     app[BREAKER] = breaker = CircuitBreaker()
+    app[EVENT_HUB] = hub = EventHub()
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
     app[CLAIMERS] = claimers = ClaimerPool(
-        settings, db, client, wakeup, notifier, breaker, app[METRICS]
+        settings, db, client, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db)
     )
-    background = [asyncio.create_task(notifier.run(), name="notifier")]
-    if settings.claimers:
-        listener = Listener(app[DATABASE_URL], wakeup, keepalive=max(settings.poll_seconds, 10))
-        background.append(asyncio.create_task(listener.run(), name="listener"))
+
+    def new_tickets(_payload: str) -> None:
+        wakeup.set()
+        hub.publish("tickets", "{}")
+
+    def reconnected() -> None:
+        new_tickets("")  # claimers and dashboards catch up on what the gap may have hidden
+
+    listener = Listener(
+        app[DATABASE_URL],
+        {
+            NEW_TICKETS: new_tickets,
+            TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
+            TICKET_DRAFTS: lambda payload: hub.publish("draft", payload),
+        },
+        on_connect=reconnected,
+        keepalive=max(settings.poll_seconds, 10),
+    )
+    background = [
+        asyncio.create_task(notifier.run(), name="notifier"),
+        asyncio.create_task(listener.run(), name="listener"),
+    ]
     claimers.start()
     try:
         yield
     finally:
+        hub.close()
         await claimers.stop()
         for task in background:
             task.cancel()
@@ -79,6 +110,11 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await client.close()  # type: ignore[no-untyped-call]
+
+
+async def close_event_streams(app: web.Application) -> None:
+    """End the dashboards' event streams first, so the HTTP server can drain."""
+    app[EVENT_HUB].close()
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
@@ -94,5 +130,6 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     )
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
+    app.on_shutdown.append(close_event_streams)
     setup_routes(app)
     return app

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
+from triage_hub.events import EventHub
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker
@@ -21,3 +22,4 @@ BREAKER = web.AppKey("breaker", CircuitBreaker)
 LLM_STATUS = web.AppKey("llm_status", LLMStatus)
 CLAIMERS = web.AppKey("claimers", ClaimerPool)
 METRICS = web.AppKey("metrics", Metrics)
+EVENT_HUB = web.AppKey("event_hub", EventHub)

@@ -126,8 +126,8 @@ class TicketPage(BaseModel):
     pagination: Pagination
 
 
-class ResolvedTicket(BaseModel):
-    """The ticket part of the answer to PUT /tickets/{id}/resolve."""
+class TicketState(BaseModel):
+    """The ticket part of the answers to resolve and retry."""
 
     id: uuid.UUID
     status: Status
@@ -138,4 +138,25 @@ class Resolved(BaseModel):
     """PUT /tickets/{id}/resolve."""
 
     message: str = "Ticket resolved successfully"
-    ticket: ResolvedTicket
+    ticket: TicketState
+
+
+class Retried(BaseModel):
+    """POST /tickets/{id}/retry."""
+
+    message: str = "Ticket queued for another triage"
+    ticket: TicketState
+
+
+class PreviewIn(StrictInput):
+    """POST /preview: markdown to render."""
+
+    markdown: Annotated[str, StringConstraints(max_length=20000)]
+
+    _storable = field_validator("markdown")(check_storable_text)
+
+
+class Preview(BaseModel):
+    """The sanitised HTML of a markdown preview."""
+
+    html: str

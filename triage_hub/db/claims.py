@@ -127,3 +127,8 @@ async def notify_new_tickets(db: Database) -> None:
 
 def _ms(value: float | None) -> int | None:
     return None if value is None else round(value)
+
+
+async def notify_draft(db: Database, payload: str) -> None:
+    """Announce a ticket's draft so far to every replica's dashboards."""
+    await db.fetchval(SQL["notify_draft"], payload)

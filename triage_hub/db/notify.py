@@ -1,10 +1,12 @@
-"""New-ticket signals: a debounced NOTIFY out, a LISTEN connection in, a wake-up for claimers."""
+"""PostgreSQL notifications: a debounced NOTIFY for new tickets, and one LISTEN connection per
+process that wakes the claimers and feeds the dashboards' event streams."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 
 import asyncpg
 
@@ -14,7 +16,9 @@ from triage_hub.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "triage_new_tickets"
+NEW_TICKETS = "triage_new_tickets"  # payload '' (sent by the application, debounced)
+TICKET_EVENTS = "ticket_events"  # payload: the changed ticket as JSON (sent by a trigger)
+TICKET_DRAFTS = "ticket_drafts"  # payload: {"id", "draft"} while a ticket is being triaged
 LISTENER_APPLICATION_NAME = "triage-hub-listener"
 # At most one NOTIFY per this many seconds: a NOTIFY per insert serialises commits (pgbench:
 # 20,000 -> 6,200 TPS); one per 5 ms costs nothing and adds at most 5 ms to a pickup.
@@ -70,19 +74,32 @@ class Notifier:
             await asyncio.sleep(NOTIFY_INTERVAL)
 
 
+Handler = Callable[[str], None]
+# The listener retries on anything the server says too (a dropped database, a failover).
+LISTENER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+
+
 class Listener:
     """LISTENs on its own connection (never a pooled one: the pool would UNLISTEN it) and
-    reconnects when the connection drops, waking claimers to catch up on what it missed."""
+    reconnects when the connection drops; `on_connect` runs after each (re)connect so that
+    whoever depends on it can catch up on what was missed meanwhile."""
 
-    def __init__(self, dsn: str, wakeup: Wakeup, keepalive: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        handlers: Mapping[str, Handler],
+        on_connect: Callable[[], None],
+        keepalive: float,
+    ) -> None:
         self._dsn = dsn
-        self._wakeup = wakeup
+        self._handlers = dict(handlers)
+        self._on_connect = on_connect
         self._keepalive = keepalive
         self.connected = asyncio.Event()
         self.connections = 0
 
-    def _on_notification(self, *_: object) -> None:
-        self._wakeup.set()
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        self._handlers[channel](str(payload))
 
     async def run(self) -> None:
         """Until cancelled: stay connected and listening."""
@@ -97,15 +114,16 @@ class Listener:
                 )
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notification)
+                for channel in self._handlers:
+                    await conn.add_listener(channel, self._dispatch)
                 self.connections += 1
                 self.connected.set()
                 if self.connections > 1:
                     log.info("listener reconnected")
-                self._wakeup.set()  # catch up on tickets that arrived while we were away
+                self._on_connect()
                 delay = 0.2
                 await self._watch(conn, lost)
-            except CONNECTION_ERRORS as exc:
+            except LISTENER_ERRORS as exc:
                 log.warning(
                     "listener connection lost (%s); reconnecting in %.1fs",
                     type(exc).__name__,

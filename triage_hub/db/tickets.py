@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Sequence
+from typing import Literal
 
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
 from triage_hub.errors import InvalidState, NotFound
 from triage_hub.models import (
     Pagination,
-    ResolvedTicket,
     Status,
     Ticket,
     TicketCreated,
     TicketPage,
+    TicketState,
     TicketSummary,
 )
 
 SQL = load_queries("tickets.sql")
+Sort = Literal["newest", "urgent"]
 
 # Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
 EXACT_COUNT_CAP = 10_000
@@ -40,22 +43,33 @@ async def get_ticket(db: Database, ticket_id: uuid.UUID) -> Ticket:
     return Ticket.model_validate(dict(row))
 
 
-async def list_tickets(db: Database, page: int, limit: int, status: Status | None) -> TicketPage:
-    """One page of tickets, newest first, with a cheap total."""
+async def list_tickets(
+    db: Database, page: int, limit: int, statuses: Sequence[Status], sort: Sort = "newest"
+) -> TicketPage:
+    """One page of tickets (of any of `statuses`, or all when empty) with a cheap total."""
     offset = (page - 1) * limit
+    wanted = [status.value for status in statuses]
+    args: list[object]
+    if sort == "urgent":
+        query, args = SQL["list_tickets_urgent"], [wanted or [s.value for s in Status]]
+    elif not wanted:
+        query, args = SQL["list_tickets"], []
+    elif len(wanted) == 1:  # walks the (status, created_at) index in order
+        query, args = SQL["list_tickets_by_status"], [wanted[0]]
+    else:
+        query, args = SQL["list_tickets_by_statuses"], [wanted]
     async with db.connection() as conn:
-        if status is None:
-            rows = await conn.fetch(SQL["list_tickets"], limit, offset)
+        rows = await conn.fetch(query, *args, limit, offset)
+        if not wanted:
             total = await conn.fetchval(SQL["count_tickets_capped"], EXACT_COUNT_CAP + 1)
             if total > EXACT_COUNT_CAP:
                 total = max(EXACT_COUNT_CAP + 1, await conn.fetchval(SQL["estimate_tickets"]))
         else:
-            rows = await conn.fetch(SQL["list_tickets_by_status"], status.value, limit, offset)
             total = await conn.fetchval(
-                SQL["count_tickets_by_status_capped"], status.value, EXACT_COUNT_CAP + 1
+                SQL["count_tickets_by_status_capped"], wanted, EXACT_COUNT_CAP + 1
             )
             if total > EXACT_COUNT_CAP:
-                plan = await conn.fetchval(SQL["estimate_tickets_by_status"], status.value)
+                plan = await conn.fetchval(SQL["estimate_tickets_by_status"], wanted)
                 estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
                 total = max(EXACT_COUNT_CAP + 1, estimate)
     # The visible rows beat any estimate: never report fewer than the page shows.
@@ -72,12 +86,24 @@ async def list_tickets(db: Database, page: int, limit: int, status: Status | Non
     )
 
 
-async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> ResolvedTicket:
+async def retry_ticket(db: Database, ticket_id: uuid.UUID) -> TicketState:
+    """FAILED -> PENDING with its attempts reset, for another round of triage."""
+    async with db.connection() as conn:
+        row = await conn.fetchrow(SQL["retry_ticket"], ticket_id)
+        if row is not None:
+            return TicketState.model_validate(dict(row))
+        status = await conn.fetchval(SQL["ticket_status"], ticket_id)
+    if status is None:
+        raise NotFound(f"No ticket with id {ticket_id}.")
+    raise InvalidState(f"Only FAILED tickets can be retried; this one is {status}.", status=status)
+
+
+async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> TicketState:
     """Mark a COMPLETED or FAILED ticket RESOLVED with the reply the agent sent."""
     async with db.connection() as conn:
         row = await conn.fetchrow(SQL["resolve_ticket"], ticket_id, reply)
         if row is not None:
-            return ResolvedTicket.model_validate(dict(row))
+            return TicketState.model_validate(dict(row))
         status = await conn.fetchval(SQL["ticket_status"], ticket_id)
     if status is None:
         raise NotFound(f"No ticket with id {ticket_id}.")

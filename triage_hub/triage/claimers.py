@@ -9,7 +9,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 import ollama
 
@@ -21,12 +21,11 @@ from triage_hub.errors import DatabaseUnavailable
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker, Permit
+from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.llm import LLMResult, LLMUnavailable, stream_triage
 from triage_hub.triage.output import InvalidOutput, parse_triage
 
 log = logging.getLogger(__name__)
-
-OnChunk = Callable[[Claim, str], Awaitable[None]]
 
 
 class LeaseLost(Exception):
@@ -50,6 +49,7 @@ class ClaimerPool:
         notifier: Notifier,
         breaker: CircuitBreaker,
         metrics: Metrics,
+        drafts: DraftStreamer,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -61,7 +61,7 @@ class ClaimerPool:
         self.name = claimer_name()
         self.stopping = asyncio.Event()
         self.in_flight: dict[uuid.UUID, Claim] = {}
-        self.on_chunk: OnChunk | None = None
+        self.drafts = drafts
         self._tasks: list[asyncio.Task[None]] = []
         self._missing_model_logged = False
 
@@ -136,8 +136,8 @@ class ClaimerPool:
 
         async def collect(delta: str) -> None:
             said.append(delta)
-            if self.on_chunk is not None:
-                await self.on_chunk(claim, delta)
+            if self.drafts.due(claim.ticket_id):
+                await self.drafts.update(claim.ticket_id, "".join(said))
 
         call = stream_triage(
             self.client,
@@ -147,6 +147,7 @@ class ClaimerPool:
             stall_timeout=self.settings.stall_seconds,
             on_chunk=collect,
         )
+        self.drafts.started(claim.ticket_id)
         try:
             result = await self._under_lease(claim, call)
         except LeaseLost:
@@ -161,6 +162,8 @@ class ClaimerPool:
             self.metrics.triage_outcomes.labels("handed_back").inc()
             self._llm_failed(permit, error)
             return
+        finally:
+            self.drafts.finished(claim.ticket_id)
         self.breaker.succeeded(permit)
         self._missing_model_logged = False
         self.metrics.llm_call_seconds.observe(result.total_ms / 1000)

@@ -10,8 +10,11 @@ from pydantic.json_schema import models_json_schema
 from triage_hub import __version__
 from triage_hub.models import (
     MESSAGE_MAX_CHARS,
+    Preview,
+    PreviewIn,
     Resolved,
     ResolveIn,
+    Retried,
     Status,
     Ticket,
     TicketCreated,
@@ -43,18 +46,17 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json(_ref("Error"), "error") for status in statuses}
 
 
+def _page(summary: str) -> dict[str, Any]:
+    return {"summary": summary, "responses": {"200": {"description": "text/html"}}}
+
+
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
+    inputs = (TicketIn, ResolveIn, PreviewIn)
+    outputs = (TicketCreated, TicketPage, Ticket, Resolved, Retried, Preview)
     _, defs = models_json_schema(
-        [
-            (
-                model,
-                "serialization"
-                if model is not TicketIn and model is not ResolveIn
-                else "validation",
-            )
-            for model in (TicketIn, ResolveIn, TicketCreated, TicketPage, Ticket, Resolved)
-        ],
+        [(model, "validation") for model in inputs]
+        + [(model, "serialization") for model in outputs],
         ref_template="#/components/schemas/{model}",
     )
     schemas = {**defs.get("$defs", {}), "Error": _ERROR}
@@ -115,6 +117,50 @@ def build_spec() -> dict[str, Any]:
                         "200": _json(_ref("Resolved"), "resolved"),
                         **_errors(400, 404, 409, 415, 503),
                     },
+                },
+            },
+            "/tickets/{id}/retry": {
+                "post": {
+                    "summary": "Send a FAILED ticket back to the queue with fresh attempts",
+                    "parameters": [ticket_id],
+                    "responses": {
+                        "200": _json(_ref("Retried"), "queued again"),
+                        **_errors(404, 409, 503),
+                    },
+                },
+            },
+            "/preview": {
+                "post": {
+                    "summary": "Render a draft's markdown as sanitised HTML",
+                    "requestBody": _json(_ref("PreviewIn"), "markdown"),
+                    "responses": {"200": _json(_ref("Preview"), "html"), **_errors(400, 415)},
+                },
+            },
+            "/events": {
+                "get": {
+                    "summary": "Server-sent events: `ticket`, `tickets` and `draft`",
+                    "responses": {"200": {"description": "text/event-stream"}},
+                },
+            },
+            "/": {
+                "get": {
+                    "summary": "Redirects to /dashboard",
+                    "responses": {"302": {"description": "to /dashboard"}},
+                }
+            },
+            "/dashboard": {"get": _page("The agents' dashboard")},
+            "/submit": {
+                "get": _page("The intake form"),
+                "post": _page("The intake form without JavaScript (form-encoded `message`)"),
+            },
+            "/submit/{id}": {
+                "get": {**_page("A submitted ticket's status"), "parameters": [ticket_id]}
+            },
+            "/submit/{id}/status": {
+                "get": {
+                    "summary": "A submitted ticket's public status: id, status, created_at",
+                    "parameters": [ticket_id],
+                    "responses": {"200": {"description": "status"}, **_errors(404)},
                 },
             },
             "/health": {

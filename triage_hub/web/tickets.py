@@ -1,4 +1,4 @@
-"""The ticket API: intake, list, detail, resolve."""
+"""The ticket API: intake, list, detail, resolve, retry."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import uuid
 from aiohttp import web
 
 from triage_hub.db import tickets
+from triage_hub.db.tickets import Sort
 from triage_hub.errors import BadRequest, NotFound
 from triage_hub.keys import DATABASE, METRICS, NOTIFIER, WAKEUP
-from triage_hub.models import Resolved, ResolveIn, Status, TicketIn
+from triage_hub.models import Resolved, ResolveIn, Retried, Status, TicketCreated, TicketIn
 from triage_hub.web.responses import json_response, read_json
 
 DEFAULT_LIMIT = 20
@@ -20,15 +21,25 @@ MAX_OFFSET = 100_000
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
+async def submit_ticket(app: web.Application, message: str) -> TicketCreated:
+    """Store a validated complaint and wake the claimers here and in other replicas."""
+    created = await tickets.create_ticket(app[DATABASE], message)
+    app[WAKEUP].set()
+    app[NOTIFIER].request()
+    app[METRICS].tickets_created.inc()
+    return created
+
+
 async def create_ticket(request: web.Request) -> web.Response:
     """POST /tickets: store the complaint as PENDING and answer at once."""
     body = await read_json(request, TicketIn)
-    created = await tickets.create_ticket(request.app[DATABASE], body.message)
-    request.app[WAKEUP].set()
-    request.app[NOTIFIER].request()
-    request.app[METRICS].tickets_created.inc()
+    created = await submit_ticket(request.app, body.message)
     location = f"/tickets/{created.ticket_id}"
     return json_response(created, status=201, headers={"Location": location})
+
+
+def _invalid(parameter: str, message: str) -> BadRequest:
+    return BadRequest(message, code="invalid_parameter", parameter=parameter)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -36,34 +47,39 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     if raw is None:
         return default
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise BadRequest(
-            f"`{name}` must be a whole number from {low} to {high}.",
-            code="invalid_parameter",
-            parameter=name,
-        )
+        raise _invalid(name, f"`{name}` must be a whole number from {low} to {high}.")
     return int(raw)
 
 
-def _status_param(request: web.Request) -> Status | None:
-    raw = request.query.get("status")
-    if raw is None or raw == "":
-        return None
+def _statuses_param(request: web.Request) -> list[Status]:
+    """`status=A` or `status=A,B,…` (any case); absent or empty means every status."""
+    raw = request.query.get("status", "").strip()
+    if not raw:
+        return []
     try:
-        return Status(raw.strip().upper())
+        statuses = [Status(part.strip().upper()) for part in raw.split(",")]
     except ValueError:
-        raise BadRequest(
-            f"`status` must be one of {', '.join(s.value for s in Status)}.",
-            code="invalid_parameter",
-            parameter="status",
-        ) from None
+        allowed = ", ".join(status.value for status in Status)
+        raise _invalid("status", f"`status` must be one or more of {allowed}.") from None
+    return list(dict.fromkeys(statuses))
+
+
+def _sort_param(request: web.Request) -> Sort:
+    raw = request.query.get("sort", "newest")
+    if raw == "urgent":
+        return "urgent"
+    if raw != "newest":
+        raise _invalid("sort", "`sort` must be `newest` or `urgent`.")
+    return "newest"
 
 
 async def list_tickets(request: web.Request) -> web.Response:
-    """GET /tickets?page=&limit=&status=: newest first."""
+    """GET /tickets?page=&limit=&status=&sort=: newest (or most urgent) first."""
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     page = _int_param(request, "page", 1, 1, MAX_OFFSET // limit + 1)
-    status = _status_param(request)
-    result = await tickets.list_tickets(request.app[DATABASE], page, limit, status)
+    statuses = _statuses_param(request)
+    sort = _sort_param(request)
+    result = await tickets.list_tickets(request.app[DATABASE], page, limit, statuses, sort)
     return json_response(result)
 
 
@@ -88,3 +104,11 @@ async def resolve_ticket(request: web.Request) -> web.Response:
     body = await read_json(request, ResolveIn)
     resolved = await tickets.resolve_ticket(request.app[DATABASE], target, body.ai_draft)
     return json_response(Resolved(ticket=resolved))
+
+
+async def retry_ticket(request: web.Request) -> web.Response:
+    """POST /tickets/{id}/retry: give a FAILED ticket another round of triage."""
+    state = await tickets.retry_ticket(request.app[DATABASE], ticket_id(request))
+    request.app[WAKEUP].set()
+    request.app[NOTIFIER].request()
+    return json_response(Retried(ticket=state))

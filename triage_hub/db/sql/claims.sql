@@ -83,3 +83,7 @@ RETURNING t.id, t.status;
 -- name: notify_new_tickets
 -- Wakes idle claimers in every replica (see db/notify.py for why it is debounced).
 SELECT pg_notify('triage_new_tickets', '');
+
+-- name: notify_draft
+-- The draft so far of a ticket being triaged, for open detail views in every replica.
+SELECT pg_notify('ticket_drafts', $1);

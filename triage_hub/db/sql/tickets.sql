@@ -26,12 +26,30 @@ WHERE status = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2 OFFSET $3;
 
+-- name: list_tickets_by_statuses
+-- Newest first within several statuses (the dashboard's "everything not RESOLVED").
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE status = ANY($1::text[])
+ORDER BY created_at DESC, id DESC
+LIMIT $2 OFFSET $3;
+
+-- name: list_tickets_urgent
+-- Most urgent first: High, Medium, Low, then untriaged; oldest first within each. It sorts the
+-- matching rows, which is cheap for the active backlog the dashboard asks for.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE status = ANY($1::text[])
+ORDER BY CASE urgency WHEN 'High' THEN 0 WHEN 'Medium' THEN 1 WHEN 'Low' THEN 2 ELSE 3 END,
+         created_at, id
+LIMIT $2 OFFSET $3;
+
 -- name: count_tickets_capped
 -- An exact count that stops at $1 rows, so a big table never costs a full count per request.
 SELECT count(*) FROM (SELECT 1 FROM tickets LIMIT $1) AS capped;
 
 -- name: count_tickets_by_status_capped
-SELECT count(*) FROM (SELECT 1 FROM tickets WHERE status = $1 LIMIT $2) AS capped;
+SELECT count(*) FROM (SELECT 1 FROM tickets WHERE status = ANY($1::text[]) LIMIT $2) AS capped;
 
 -- name: estimate_tickets
 -- The planner's idea of the table size (kept fresh by autovacuum/analyze); -1 before analyze.
@@ -39,13 +57,20 @@ SELECT reltuples::bigint FROM pg_class WHERE oid = 'tickets'::regclass;
 
 -- name: estimate_tickets_by_status
 -- The planner's row estimate for one status, from the column statistics.
-EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE status = $1;
+EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE status = ANY($1::text[]);
 
 -- name: resolve_ticket
 -- Only a triaged (COMPLETED) or given-up (FAILED) ticket can be resolved; RESOLVED is final.
 UPDATE tickets
 SET status = 'RESOLVED', ai_draft = $2, resolved_at = now()
 WHERE id = $1 AND status IN ('COMPLETED', 'FAILED')
+RETURNING id, status, updated_at;
+
+-- name: retry_ticket
+-- An agent gives a FAILED ticket a fresh set of attempts.
+UPDATE tickets
+SET status = 'PENDING', attempts = 0, available_at = now(), last_error = NULL
+WHERE id = $1 AND status = 'FAILED'
 RETURNING id, status, updated_at;
 
 -- name: ticket_status

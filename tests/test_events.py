@@ -1,0 +1,75 @@
+"""GET /events: server-sent events fed by LISTEN/NOTIFY, across replicas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import StartApp, engine_settings
+from tests.fake_ollama import Behaviour, FakeOllama, triage_for
+from tests.sse import EventReader
+from tests.waiting import wait_for_statuses
+
+MESSAGE = "The invoice for October charged us twice, please fix it."
+
+
+async def open_stream(client: Any) -> EventReader:
+    response = await client.get("/events")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert response.headers["Cache-Control"].startswith("no-cache")
+    return EventReader(response)
+
+
+async def test_changes_made_through_one_replica_reach_the_stream_of_another(
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
+) -> None:
+    worker = await start_app(engine_settings(database_url, fake_ollama))
+    viewer = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_CLAIMERS=0))
+    stream = await open_stream(viewer)
+
+    created = await worker.post("/tickets", json={"message": MESSAGE})
+    ticket_id = (await created.json())["ticket_id"]
+    await stream.wait_for("tickets")
+    assert stream.retry_ms == 2000
+    processing = await stream.wait_for("ticket", id=ticket_id, status="PROCESSING")
+    assert processing.id
+    completed = await stream.wait_for("ticket", id=ticket_id, status="COMPLETED")
+    expected = triage_for(MESSAGE)
+    assert completed.json()["category"] == expected["category"]
+    assert completed.json()["urgency"] == expected["urgency"]
+
+    resolved = await viewer.put(f"/tickets/{ticket_id}/resolve", json={"ai_draft": "Done!"})
+    assert resolved.status == 200
+    await stream.wait_for("ticket", id=ticket_id, status="RESOLVED")
+    stream.response.close()
+
+
+async def test_the_draft_streams_while_the_model_writes(
+    engine: Any, database_url: str, fake_ollama: FakeOllama
+) -> None:
+    draft = "Thank you for reporting the double charge. " * 8
+    answer = json.dumps({"category": "Billing", "sentiment": 3, "urgency": "High", "draft": draft})
+    fake_ollama.behaviour = Behaviour.reply(answer, chunks=30, chunk_delay=0.05)
+    stream = await open_stream(engine)
+    created = await engine.post("/tickets", json={"message": MESSAGE})
+    ticket_id = (await created.json())["ticket_id"]
+    partial = await stream.wait_for("draft", id=ticket_id)
+    so_far = partial.json()["draft"]
+    assert so_far and draft.startswith(so_far) and len(so_far) < len(draft)
+    await stream.wait_for("ticket", id=ticket_id, status="COMPLETED")
+    await wait_for_statuses(database_url, {"COMPLETED"}, 1)
+    stream.response.close()
+
+
+async def test_streams_end_when_the_server_shuts_down(
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
+) -> None:
+    client = await start_app(engine_settings(database_url, fake_ollama))
+    stream = await open_stream(client)
+    await client.server.close()
+    try:
+        while True:
+            await stream.next(timeout=5)
+    except (EOFError, Exception) as ended:
+        assert not isinstance(ended, TimeoutError)

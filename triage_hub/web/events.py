@@ -1,0 +1,37 @@
+"""GET /events: server-sent events for the dashboard."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from triage_hub.keys import EVENT_HUB
+
+PING_SECONDS = 15.0
+RETRY_MS = 2000
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Stream `ticket`, `tickets` and `draft` events until the client or the server goes away.
+
+    Ids are per process; a client that reconnects (to this or another replica) re-fetches what
+    it shows instead of replaying, so it misses nothing.
+    """
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache, no-transform",
+            "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+        }
+    )
+    await response.prepare(request)
+    await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
+    async with request.app[EVENT_HUB].subscribe() as subscription:
+        while True:
+            event = await subscription.next(PING_SECONDS)
+            if event is None:
+                break
+            try:
+                await response.write(event.encode())
+            except ConnectionError:
+                break
+    return response
