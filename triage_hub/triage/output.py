@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from triage_hub.models import check_storable_text
+
 Category = Literal["Billing", "Technical", "Feature Request"]
 Urgency = Literal["High", "Medium", "Low"]
 
@@ -105,14 +107,7 @@ class TriageOutput(BaseModel):
     @classmethod
     def _draft(cls, value: object) -> object:
         if isinstance(value, str):
-            value = value.strip()
-            # PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate.
-            if "\x00" in value:
-                raise ValueError("must not contain NUL characters")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("must not contain unpaired surrogates") from None
+            return check_storable_text(value.strip())
         return value
 
 
