@@ -61,7 +61,11 @@ def serve(settings: Settings) -> None:
 
     with database_url(settings) as url:
         app = create_app(settings, url)
-        log.info("serving on http://%s:%d", settings.host, settings.port)
+
+        async def announce(_app: web.Application) -> None:
+            log.info("serving on http://%s:%d", settings.host, settings.port)
+
+        app.on_startup.append(announce)  # after the database and the claimers are up
         access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
         web.run_app(
             app,
