@@ -1,0 +1,123 @@
+"""The intake form in a real browser: the live character rule, API errors inline, no-JS posting."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import asyncpg
+from playwright.async_api import Route, expect
+
+from tests.browser import launch_browser, new_context, open_page
+from tests.conftest import make_settings
+from triage_hub.app import create_app
+
+Server = Any
+
+
+async def serve(database_url: str, aiohttp_server: Server) -> str:
+    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
+    return str(server.make_url("")).rstrip("/")
+
+
+async def stored_messages(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT user_message FROM tickets ORDER BY created_at")
+    finally:
+        await conn.close()
+    return [row["user_message"] for row in rows]
+
+
+async def busy(route: Route) -> None:
+    """What the API answers while PostgreSQL is down."""
+    await route.fulfill(
+        status=503,
+        headers={"Retry-After": "2"},
+        content_type="application/json",
+        body=json.dumps(
+            {"error": "database_unavailable", "message": "The database is unavailable."}
+        ),
+    )
+
+
+async def test_the_rule_is_shown_as_you_type_and_errors_inline(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    base = await serve(database_url, aiohttp_server)
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/submit")
+        # The 503 below is logged by Chromium as a failed resource load.
+        watch.allow(r"status of 503")
+        counter = page.locator("#message-count")
+        send = page.get_by_role("button", name="Send message")
+        errors = page.locator("#message-errors")
+        await expect(counter).to_have_text("0 / 5000 characters · 10 more needed")
+
+        await page.fill("#message", "   short   ")  # spaces around the text do not count
+        await expect(counter).to_have_text("5 / 5000 characters · 5 more needed")
+        await expect(counter).to_have_class(re.compile("is-under"))
+        await send.click()
+        await expect(errors).to_have_text("Please write at least 10 characters.")
+        await expect(page.locator("#message")).to_have_attribute("aria-invalid", "true")
+
+        await page.fill("#message", "x" * 5001)
+        await expect(counter).to_have_text("5001 / 5000 characters · 1 too many")
+        await expect(counter).to_have_class(re.compile("is-over"))
+
+        emoji = "Five smiles count as five: 😀😀😀😀😀"
+        await page.fill("#message", emoji)
+        await expect(counter).to_have_text(f"{len(emoji)} / 5000 characters")
+        await expect(counter).to_have_class(re.compile("is-ok"))
+
+        await page.route("**/tickets", busy)
+        await send.click()
+        await expect(errors).to_contain_text("The database is unavailable.")
+        await expect(errors).to_contain_text("Please try again in 2 seconds.")
+        assert await stored_messages(database_url) == []
+
+        await page.unroute("**/tickets")
+        await send.click()
+        confirmation = page.locator(".confirmation")
+        await expect(confirmation).to_be_visible()
+        await expect(page.locator(".confirmation h1")).to_be_focused()
+        ticket_id = await confirmation.locator(".ticket-id").inner_text()
+        link = page.get_by_role("link", name="Follow its status")
+        await expect(link).to_have_attribute("href", f"/submit/{ticket_id}")
+        assert await stored_messages(database_url) == [emoji]
+
+        await page.get_by_role("button", name="Send another message").click()
+        await expect(page.locator("#message")).to_have_value("")
+        await expect(page.locator("#message")).to_be_focused()
+        await expect(errors).to_have_text("")
+        watch.assert_clean()
+
+
+async def test_the_form_works_without_javascript(database_url: str, aiohttp_server: Server) -> None:
+    base = await serve(database_url, aiohttp_server)
+    async with launch_browser() as browser:
+        context = await new_context(browser, java_script_enabled=False)
+        page, watch = await open_page(context, f"{base}/submit")
+        watch.allow(r"status of 400")  # the re-rendered form's status
+        await page.fill("#message", "   too short ")
+        await page.get_by_role("button", name="Send message").click()
+        await expect(page.locator("#message-errors")).to_contain_text(
+            "Please write at least 10 characters."
+        )
+        await expect(page.locator("#message")).to_have_value("   too short ")
+        assert await stored_messages(database_url) == []
+
+        await page.fill("#message", "Nothing works without JavaScript?\nIt does.")
+        await page.get_by_role("button", name="Send message").click()
+        await expect(page).to_have_url(re.compile(r"/submit/[0-9a-f-]{36}$"))
+        ticket_id = page.url.rsplit("/", 1)[1]
+        await expect(page.locator("#ticket-status")).to_have_text("Received — waiting in the queue")
+        await expect(page.locator(".ticket-id")).to_have_text(ticket_id)
+        await page.get_by_role("link", name="Refresh status").click()
+        await expect(page).to_have_url(f"{base}/submit/{ticket_id}")
+        assert await stored_messages(database_url) == [
+            "Nothing works without JavaScript?\nIt does."
+        ]
+        watch.assert_clean()

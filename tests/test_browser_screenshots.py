@@ -1,0 +1,154 @@
+"""Screenshots of the pages at desktop (1280 px) and phone (390 px) widths, for people to look at.
+
+They land in test-artifacts/screenshots/ (git-ignored). The test also checks what a screenshot
+cannot: nothing is wider than the screen, and every control has a name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from tests.browser import (
+    DESKTOP,
+    PHONE,
+    insert_ticket,
+    launch_browser,
+    new_context,
+    open_page,
+    screenshot,
+    set_triage,
+)
+from tests.conftest import make_settings
+from triage_hub.app import create_app
+
+Server = Any
+
+REPLY = (
+    "Hello Dana,\n\nWe are **sorry** about the double charge. The second payment has been "
+    "refunded — see [our refund policy](https://example.com/refunds).\n\n"
+    "- Refund: 3–5 working days\n- Reference: #4412\n\nBest regards,\nThe support team"
+)
+TICKETS: list[dict[str, Any]] = [
+    {
+        "message": "I was charged twice for my subscription this month! This is unacceptable, "
+        "I want my money back today.\n\nOrder #4412, card ending 0042.",
+        "minutes": 95,
+        "triage": {
+            "status": "COMPLETED",
+            "category": "Billing",
+            "sentiment": 2,
+            "urgency": "High",
+            "draft": REPLY,
+        },
+    },
+    {
+        "message": "The export button does nothing since the last update. Can you look?",
+        "minutes": 40,
+        "triage": {"status": "PROCESSING"},
+    },
+    {
+        "message": "It would be lovely to have a dark mode. Love the app otherwise!",
+        "minutes": 300,
+        "triage": {
+            "status": "COMPLETED",
+            "category": "Feature Request",
+            "sentiment": 9,
+            "urgency": "Low",
+            "draft": "Thank you for the suggestion! We have passed it on to the product team.",
+        },
+    },
+    {
+        "message": "Login shows a blank page on Safari 17 for our whole team since this morning.",
+        "minutes": 12,
+        "triage": {"status": "FAILED", "error": "sentiment: Input should be at most 10"},
+    },
+    {
+        "message": "Why did the price go up? I need an invoice for March, please.",
+        "minutes": 3000,
+        "triage": {
+            "status": "COMPLETED",
+            "category": "Billing",
+            "sentiment": 5,
+            "urgency": "Medium",
+            "draft": "Hello, the new prices were announced in January; your invoice is attached.",
+        },
+    },
+    {"message": "Hello? Is anyone there? The app keeps logging me out.", "minutes": 0.2},
+]
+
+
+async def seed(database_url: str) -> str:
+    """The tickets above; returns the id of the first (COMPLETED, with a markdown reply)."""
+    ids = []
+    for ticket in TICKETS:
+        ticket_id = await insert_ticket(database_url, ticket["message"], ticket["minutes"])
+        if "triage" in ticket:
+            await set_triage(database_url, ticket_id, **ticket["triage"])
+        ids.append(ticket_id)
+    return ids[0]
+
+
+async def fits_the_width(page: Page) -> None:
+    """Nothing scrolls sideways."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size
+    assert viewport is not None
+    assert width <= viewport["width"], (width, viewport)
+
+
+async def unnamed_controls(page: Page) -> list[str]:
+    """Buttons, links and fields without an accessible name (by a cheap approximation)."""
+    names = await page.evaluate(
+        """[...document.querySelectorAll('button, a[href], textarea, select, input')]
+             .filter(el => el.offsetParent !== null)
+             .filter(el => !(el.getAttribute('aria-label') || el.labels?.length
+                             || el.textContent.trim()))
+             .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    return [str(name) for name in names]
+
+
+async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Server) -> None:
+    first = await seed(database_url)
+    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
+    base = str(server.make_url("")).rstrip("/")
+    async with launch_browser() as browser:
+        for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
+            context = await new_context(browser, viewport)
+            page, watch = await open_page(context, f"{base}/dashboard")
+            # (the second round also lists the ticket the first one submitted)
+            await expect(page.locator("a.row-link").nth(len(TICKETS) - 1)).to_be_visible()
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"dashboard-list-{label}")
+
+            await page.locator(f'a.row-link[data-ticket-id="{first}"]').click()
+            await expect(page.locator("#draft-preview strong")).to_have_text("sorry")
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"dashboard-detail-{label}", full_page=False)
+            await page.keyboard.press("Escape")
+
+            await page.locator("a.row-link", has_text="Safari").click()
+            await expect(page.locator("dialog .last-error")).to_be_visible()
+            await screenshot(page, f"dashboard-detail-failed-{label}", full_page=False)
+            watch.assert_clean()
+
+            page, watch = await open_page(context, f"{base}/submit")
+            await page.fill("#message", "Help!")
+            await page.get_by_role("button", name="Send message").click()
+            await expect(page.locator("#message-errors")).not_to_be_empty()
+            await fits_the_width(page)
+            await screenshot(page, f"submit-{label}")
+            await page.fill("#message", "The app logs me out every few minutes since Monday.")
+            await page.get_by_role("button", name="Send message").click()
+            await expect(page.locator(".confirmation")).to_be_visible()
+            await screenshot(page, f"submit-confirmation-{label}")
+            await page.get_by_role("link", name="Follow its status").click()
+            await expect(page.locator("#ticket-status")).to_be_visible()
+            await fits_the_width(page)
+            await screenshot(page, f"status-{label}")
+            watch.assert_clean()
+            await context.close()

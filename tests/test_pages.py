@@ -1,0 +1,210 @@
+"""The HTML pages without a browser: status codes, the no-JavaScript form post, CSP hygiene."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from html.parser import HTMLParser
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from tests.factories import insert_tickets
+
+Client = TestClient[Any, Any]
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class PageAudit(HTMLParser):
+    """Collects what a strict Content-Security-Policy would refuse, and the JSON data blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self.script_srcs: list[str] = []
+        self.json_blocks: dict[str, Any] = {}
+        self._script: dict[str, str | None] | None = None
+        self._script_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"inline handler {name} on <{tag}>")
+            if name == "style":
+                self.problems.append(f"style attribute on <{tag}>")
+            if value and re.match(r"\s*javascript:", value, re.IGNORECASE):
+                self.problems.append(f"javascript: URL in {name} on <{tag}>")
+        if tag == "style":
+            self.problems.append("inline <style> element")
+        if tag == "script":
+            self._script = values
+            self._script_text = []
+            if values.get("src"):
+                self.script_srcs.append(str(values["src"]))
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script_text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag != "script" or self._script is None:
+            return
+        attrs, text = self._script, "".join(self._script_text).strip()
+        self._script = None
+        if attrs.get("type") == "application/json":
+            self.json_blocks[str(attrs.get("id"))] = json.loads(text)
+        elif attrs.get("src"):
+            if text:
+                self.problems.append("a <script src> with inline code")
+        else:
+            self.problems.append(f"inline script: {text[:60]!r}")
+
+
+async def audit(client: Client, path: str, status: int = 200) -> tuple[PageAudit, str]:
+    """GET a page, check it is HTML with the expected status, and parse it."""
+    response = await client.get(path)
+    assert response.status == status, path
+    assert response.content_type == "text/html"
+    assert response.headers["Cache-Control"] == "no-store"
+    html = await response.text()
+    page = PageAudit()
+    page.feed(html)
+    assert page.problems == [], (path, page.problems)
+    return page, html
+
+
+async def count_tickets(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM tickets"))
+    finally:
+        await conn.close()
+
+
+async def test_pages_are_html_without_inline_code(client: Client, database_url: str) -> None:
+    [ticket_id] = await insert_tickets(database_url, 1, "COMPLETED")
+    for path in ("/dashboard", "/submit", f"/submit/{ticket_id}"):
+        page, _ = await audit(client, path)
+        # app.js first (it registers the components on alpine:init), then Alpine itself.
+        assert [src.split("?")[0] for src in page.script_srcs] == [
+            "/static/app.js",
+            "/static/vendor/alpinejs-csp-3.17.4.min.js",
+        ]
+        assert all("?v=" in src for src in page.script_srcs)  # cache-busted
+    await audit(client, f"/submit/{uuid.uuid4()}", 404)
+
+
+async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
+    page, _ = await audit(client, "/dashboard")
+    config = page.json_blocks["dashboard-config"]
+    assert config["active"] == ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
+    assert config["api"] == {"tickets": "/tickets", "events": "/events", "preview": "/preview"}
+
+
+async def test_home_redirects_to_the_dashboard(client: Client) -> None:
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 302
+    assert response.headers["Location"] == "/dashboard"
+
+
+async def test_form_post_creates_a_ticket_and_redirects(client: Client, database_url: str) -> None:
+    response = await client.post(
+        "/submit",
+        data="message=++The+export+button+does+nothing+since+the+update.++",
+        headers=FORM,
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    location = response.headers["Location"]
+    assert re.fullmatch(r"/submit/[0-9a-f-]{36}", location)
+    ticket_id = location.rsplit("/", 1)[1]
+
+    page, html = await audit(client, location)
+    assert ticket_id in html
+    assert "Received — waiting in the queue" in html
+    assert "export button" not in html  # the public page never shows the text
+    view = page.json_blocks["ticket-status-config"]
+    assert view["id"] == ticket_id
+    assert view["status"] == "PENDING"
+    assert view["status_url"] == f"/submit/{ticket_id}/status"
+
+    stored = await (await client.get(f"/tickets/{ticket_id}")).json()
+    assert stored["user_message"] == "The export button does nothing since the update."
+
+    status = await client.get(f"/submit/{ticket_id}/status")
+    assert status.status == 200
+    assert set(await status.json()) == {"id", "status", "label", "final", "created_at"}
+
+
+async def test_form_post_counts_the_trimmed_text(client: Client, database_url: str) -> None:
+    response = await client.post("/submit", data={"message": "   short    "}, allow_redirects=False)
+    assert response.status == 400
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert "Please write at least 10 characters." in html
+    assert "   short    </textarea>" in html  # the text is kept for the next try
+    assert 'aria-invalid="true"' in html
+    assert await count_tickets(database_url) == 0
+
+
+async def test_invalid_form_posts_store_nothing(client: Client, database_url: str) -> None:
+    too_long = "x" * 5001
+    cases: list[tuple[dict[str, str], str]] = [
+        ({}, "Please describe your problem."),
+        ({"message": too_long}, "Please keep it to 5000 characters or fewer."),
+        ({"message": "a NUL \x00 is not storable"}, "must not contain NUL characters"),
+    ]
+    for data, error in cases:
+        response = await client.post("/submit", data=data, allow_redirects=False)
+        assert response.status == 400, data
+        html = await response.text()
+        assert error in html
+        page = PageAudit()
+        page.feed(html)
+        assert page.problems == []
+    assert await count_tickets(database_url) == 0
+
+
+async def test_form_post_escapes_what_it_echoes(client: Client) -> None:
+    payload = "</textarea><script>alert(1)</script>"
+    response = await client.post("/submit", data={"message": payload[:9]})
+    assert response.status == 400
+    response = await client.post("/submit", data={"message": payload + "x" * 5000})
+    html = await response.text()
+    assert "<script>alert(1)" not in html
+    assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_unknown_or_malformed_ticket_pages_are_404(client: Client) -> None:
+    for path in (f"/submit/{uuid.uuid4()}", "/submit/not-a-uuid", "/submit/%27%3E"):
+        _, html = await audit(client, path, 404)
+        assert "Ticket not found" in html
+    for path in (f"/submit/{uuid.uuid4()}/status", "/submit/nope/status"):
+        response = await client.get(path)
+        assert response.status == 404
+        assert (await response.json())["error"] == "not_found"
+
+
+async def test_status_json_shows_only_public_fields(client: Client, database_url: str) -> None:
+    [ticket_id] = await insert_tickets(database_url, 1, "RESOLVED")
+    response = await client.get(f"/submit/{ticket_id}/status")
+    body = await response.json()
+    assert body["status"] == "RESOLVED"
+    assert body["final"] is True
+    assert body["label"] == "Answered"
+    assert "user_message" not in body and "ai_draft" not in body
+
+
+async def test_static_files_are_served(client: Client) -> None:
+    response = await client.get("/static/vendor/alpinejs-csp-3.17.4.min.js")
+    assert response.status == 200
+    assert "javascript" in response.content_type
+    body = await response.text()
+    assert 'version:"3.17.4"' in body
+    license_text = await (await client.get("/static/vendor/alpinejs-LICENSE.txt")).text()
+    assert "MIT License" in license_text and "Caleb Porzio" in license_text
+    for name in ("app.js", "app.css", "favicon.svg"):
+        assert (await client.get(f"/static/{name}")).status == 200
