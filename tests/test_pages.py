@@ -208,3 +208,18 @@ async def test_static_files_are_served(client: Client) -> None:
     assert "MIT License" in license_text and "Caleb Porzio" in license_text
     for name in ("app.js", "app.css", "favicon.svg"):
         assert (await client.get(f"/static/{name}")).status == 200
+
+
+async def test_browsers_get_error_pages_and_scripts_get_json(client: Any) -> None:
+    page = await client.get("/dashboard/nothing", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status == 404
+    assert page.content_type == "text/html"
+    assert "404 Not Found" in await page.text()
+    api = await client.get("/dashboard/nothing", headers={"Accept": "*/*"})
+    assert api.status == 404
+    assert (await api.json())["error"] == "not_found"
+    too_big = await client.post(
+        "/submit", data={"message": "x" * 70_000}, headers={"Accept": "text/html"}
+    )
+    assert too_big.status == 413
+    assert "413 Request Entity Too Large" in await too_big.text()

@@ -1,9 +1,12 @@
-"""One error middleware: every error leaves as a JSON object with `error` and `message`."""
+"""One error middleware: every error leaves as a JSON object with `error` and `message`, or as
+an HTML page when a browser navigated to the URL."""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -27,17 +30,40 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
     return {"error": code, "message": message, **details}
 
 
+def wants_html(request: web.Request) -> bool:
+    """A browser navigating (Accept starts with text/html), not fetch() or curl (*/*)."""
+    return request.headers.get("Accept", "").lstrip().startswith("text/html")
+
+
+def error_response(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str],
+    **details: object,
+) -> web.Response:
+    """The error as JSON, or as a page for a browser."""
+    if wants_html(request):
+        title = f"{status} {HTTPStatus(status).phrase}"
+        context = {"title": title, "message": message}
+        response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+        response.headers.update(headers)
+        return response
+    return json_response(error_body(code, message, **details), status, headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn domain errors, aiohttp's HTTP errors and anything unexpected into JSON errors."""
+    """Turn domain errors, aiohttp's HTTP errors and anything unexpected into error answers."""
     try:
         return await handler(request)
     except TriageHubError as error:
         headers = {}
         if isinstance(error, DatabaseUnavailable):
             headers["Retry-After"] = str(error.retry_after)
-        return json_response(
-            error_body(error.code, error.message, **error.details), error.status, headers
+        return error_response(
+            request, error.status, error.code, error.message, headers, **error.details
         )
     except web.HTTPException as error:
         if error.status < 400:
@@ -47,7 +73,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status == 413:
             message = "The request body is too large."
         headers = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
-        return json_response(error_body(code, message), error.status, headers)
+        return error_response(request, error.status, code, message, headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response(error_body("internal_error", "Internal server error."), 500)
+        return error_response(request, 500, "internal_error", "Internal server error.", {})
