@@ -30,14 +30,20 @@ async def test_changes_made_through_one_replica_reach_the_stream_of_another(
 
     created = await worker.post("/tickets", json={"message": MESSAGE})
     ticket_id = (await created.json())["ticket_id"]
-    await stream.wait_for("tickets")
+    # The worker's claimers are woken in-process, so the claim may be announced before the
+    # debounced new-ticket NOTIFY: collect everything up to COMPLETED, in any order.
+    seen = []
+    while not seen or seen[-1].json().get("status") != "COMPLETED":
+        seen.append(await stream.next())
     assert stream.retry_ms == 2000
-    processing = await stream.wait_for("ticket", id=ticket_id, status="PROCESSING")
-    assert processing.id
-    completed = await stream.wait_for("ticket", id=ticket_id, status="COMPLETED")
+    assert "tickets" in [event.kind for event in seen]
+    changes = [event.json() for event in seen if event.kind == "ticket"]
+    assert [change["status"] for change in changes] == ["PROCESSING", "COMPLETED"]
+    assert {change["id"] for change in changes} == {ticket_id}
+    assert all(event.id for event in seen)
     expected = triage_for(MESSAGE)
-    assert completed.json()["category"] == expected["category"]
-    assert completed.json()["urgency"] == expected["urgency"]
+    assert changes[-1]["category"] == expected["category"]
+    assert changes[-1]["urgency"] == expected["urgency"]
 
     resolved = await viewer.put(f"/tickets/{ticket_id}/resolve", json={"ai_draft": "Done!"})
     assert resolved.status == 200

@@ -98,6 +98,9 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(notifier.run(), name="notifier"),
         asyncio.create_task(listener.run(), name="listener"),
     ]
+    # Serve once LISTEN is in place, so the first events reach the first dashboards.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(listener.connected.wait(), 5)
     claimers.start()
     try:
         yield

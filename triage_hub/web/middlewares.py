@@ -41,7 +41,7 @@ def error_response(
     code: str,
     message: str,
     headers: dict[str, str],
-    **details: object,
+    details: dict[str, object] | None = None,
 ) -> web.Response:
     """The error as JSON, or as a page for a browser."""
     if wants_html(request):
@@ -50,7 +50,7 @@ def error_response(
         response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
         response.headers.update(headers)
         return response
-    return json_response(error_body(code, message, **details), status, headers)
+    return json_response(error_body(code, message, **(details or {})), status, headers)
 
 
 @web.middleware
@@ -63,7 +63,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if isinstance(error, DatabaseUnavailable):
             headers["Retry-After"] = str(error.retry_after)
         return error_response(
-            request, error.status, error.code, error.message, headers, **error.details
+            request, error.status, error.code, error.message, headers, error.details
         )
     except web.HTTPException as error:
         if error.status < 400:
