@@ -60,18 +60,20 @@ async def list_tickets(
         query, args = SQL["list_tickets_by_statuses"], [wanted]
     async with db.connection() as conn:
         rows = await conn.fetch(query, *args, limit, offset)
+        # The planner's estimate first (~0.1 ms): count exactly only when it is small, since
+        # even a capped count of 10,000 index entries costs ~3 ms of database CPU.
         if not wanted:
-            total = await conn.fetchval(SQL["count_tickets_capped"], EXACT_COUNT_CAP + 1)
-            if total > EXACT_COUNT_CAP:
-                total = max(EXACT_COUNT_CAP + 1, await conn.fetchval(SQL["estimate_tickets"]))
+            estimate = int(await conn.fetchval(SQL["estimate_tickets"]))
+            if estimate <= EXACT_COUNT_CAP:
+                estimate = await conn.fetchval(SQL["count_tickets_capped"], EXACT_COUNT_CAP + 1)
         else:
-            total = await conn.fetchval(
-                SQL["count_tickets_by_status_capped"], wanted, EXACT_COUNT_CAP + 1
-            )
-            if total > EXACT_COUNT_CAP:
-                plan = await conn.fetchval(SQL["estimate_tickets_by_status"], wanted)
-                estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
-                total = max(EXACT_COUNT_CAP + 1, estimate)
+            plan = await conn.fetchval(SQL["estimate_tickets_by_status"], wanted)
+            estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+            if estimate <= EXACT_COUNT_CAP:
+                estimate = await conn.fetchval(
+                    SQL["count_tickets_by_status_capped"], wanted, EXACT_COUNT_CAP + 1
+                )
+        total = estimate if estimate <= EXACT_COUNT_CAP else max(EXACT_COUNT_CAP + 1, estimate)
     # The visible rows beat any estimate: never report fewer than the page shows.
     total = max(total, offset + len(rows)) if rows else total
     return TicketPage(

@@ -22,8 +22,10 @@ LIMIT $1 OFFSET $2;
 -- Newest first within one status, walking tickets_status_created_idx.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
 FROM tickets
-WHERE status = $1
-ORDER BY created_at DESC, id DESC
+-- The range form makes the planner walk (status, created_at DESC, id DESC) in order; with
+-- `status = $1` it scanned the date index and skipped every newer row of another status.
+WHERE status >= $1 AND status <= $1
+ORDER BY status, created_at DESC, id DESC
 LIMIT $2 OFFSET $3;
 
 -- name: list_tickets_by_statuses
