@@ -23,16 +23,8 @@ from playwright.async_api import async_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
+from tests.browser import CHROMIUM, LAUNCH_ARGS
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 OBSERVER = """
 () => {
   window.__seen = {};
@@ -74,7 +66,7 @@ async def measure(server: common.Server, url: str, ids: list[str], changes: int)
     conn = await asyncpg.connect(url)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
         )
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(f"{server.base_url}/dashboard")

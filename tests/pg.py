@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -112,8 +111,3 @@ class PrivateCluster:
         except Exception:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def run(coro: object) -> object:
-    """asyncio.run for session fixtures that run outside any test's loop."""
-    return asyncio.run(coro)  # type: ignore[arg-type]

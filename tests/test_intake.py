@@ -7,19 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.waiting import count_tickets
+
 JSON = {"Content-Type": "application/json"}
-
-
-async def count_tickets(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM tickets"))
-    finally:
-        await conn.close()
 
 
 async def test_create_returns_201_with_location_and_stores_the_trimmed_message(

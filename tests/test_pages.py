@@ -8,10 +8,10 @@ import uuid
 from html.parser import HTMLParser
 from typing import Any
 
-import asyncpg
 from aiohttp.test_utils import TestClient
 
 from tests.factories import insert_tickets
+from tests.waiting import count_tickets
 
 Client = TestClient[Any, Any]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -74,14 +74,6 @@ async def audit(client: Client, path: str, status: int = 200) -> tuple[PageAudit
     page.feed(html)
     assert page.problems == [], (path, page.problems)
     return page, html
-
-
-async def count_tickets(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM tickets"))
-    finally:
-        await conn.close()
 
 
 async def test_pages_are_html_without_inline_code(client: Client, database_url: str) -> None:

@@ -20,6 +20,15 @@ async def fetch_ticket(database_url: str, ticket_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def count_tickets(database_url: str) -> int:
+    """How many tickets the database holds."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM tickets"))
+    finally:
+        await conn.close()
+
+
 async def wait_for_statuses(
     database_url: str,
     wanted: set[str],

@@ -55,7 +55,6 @@ class Notifier:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending = asyncio.Event()
-        self.sent = 0
 
     def request(self) -> None:
         """A ticket was committed: tell the other replicas soon."""
@@ -68,7 +67,6 @@ class Notifier:
             self._pending.clear()
             try:
                 await notify_new_tickets(self._db)
-                self.sent += 1
             except DatabaseUnavailable:
                 pass  # the listeners' poll fallback covers it; the error is logged by the pool
             await asyncio.sleep(NOTIFY_INTERVAL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from triage_hub import __version__
+from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS
 from triage_hub.web.responses import json_response
 
@@ -32,4 +33,6 @@ async def health(request: web.Request) -> web.Response:
     }
     if database_ok:
         return json_response(body)
-    return json_response(body, status=503, headers={"Retry-After": "2"})
+    return json_response(
+        body, status=503, headers={"Retry-After": str(DatabaseUnavailable.retry_after)}
+    )
