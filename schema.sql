@@ -84,3 +84,50 @@ CREATE OR REPLACE TRIGGER tickets_notify_change
     FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.ai_draft IS DISTINCT FROM NEW.ai_draft)
     EXECUTE FUNCTION tickets_notify_change();
+
+-- Agents: the people who read and answer tickets. Passwords are argon2id hashes.
+CREATE TABLE IF NOT EXISTS agents (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name          text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'),
+    password_hash text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_login_at timestamptz,
+    disabled_at   timestamptz
+);
+
+-- Browser sessions, server-side so that logout and `agent disable` end them on every replica.
+-- Only a SHA-256 of the session id is stored: a leaked table does not log anyone in.
+CREATE TABLE IF NOT EXISTS agent_sessions (
+    id_hash      bytea PRIMARY KEY,
+    agent_id     bigint NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    csrf_token   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agent_sessions_agent_idx ON agent_sessions (agent_id);
+CREATE INDEX IF NOT EXISTS agent_sessions_expires_idx ON agent_sessions (expires_at);
+
+-- Bearer tokens for scripts; the token is shown once, only its SHA-256 is kept.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    token_hash   bytea NOT NULL UNIQUE,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at   timestamptz
+);
+
+-- One-time links that create the first agent when there is none.
+CREATE TABLE IF NOT EXISTS setup_tokens (
+    token_hash bytea PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
+
+-- Failed logins, per account ('agent:NAME') and per client ('address:IP'), for throttling
+-- that holds across replicas.
+CREATE TABLE IF NOT EXISTS login_failures (
+    key       text NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS login_failures_key_idx ON login_failures (key, failed_at);

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
+from triage_hub.accounts import digest, hash_password
 from triage_hub.db.schema import apply_schema
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -37,6 +38,12 @@ WRK_THREADS = 2
 WRK_TIMEOUT_S = 10  # wrk leaves slower answers out of its latencies and counts them as errors
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _PERCENTILE = re.compile(r"^\s*(50|75|90|99(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
+
+
+# Agent endpoints need an agent: the bench databases hold this API token and this agent.
+BENCH_TOKEN = "th_bench-token-of-the-bench-databases-only"
+AGENT = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+BENCH_AGENT, BENCH_PASSWORD = "bench", "bench password"
 
 
 def dsn(database: str) -> str:
@@ -64,7 +71,25 @@ def create_database(name: str) -> str:
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = dsn(name)
     asyncio.run(apply_schema(url))
+    asyncio.run(seed_accounts(url))
     return url
+
+
+async def seed_accounts(url: str) -> None:
+    """BENCH_TOKEN and the agent BENCH_AGENT in the database (again: no change)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO agents (name, password_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            BENCH_AGENT,
+            hash_password(BENCH_PASSWORD),
+        )
+        await conn.execute(
+            "INSERT INTO api_tokens (name, token_hash) VALUES ('bench', $1) ON CONFLICT DO NOTHING",
+            digest(BENCH_TOKEN),
+        )
+    finally:
+        await conn.close()
 
 
 def drop_database(name: str) -> None:
@@ -98,9 +123,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
     """One request; returns (status, body) for 2xx-5xx alike."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+    headers = {
+        **({"Content-Type": "application/json"} if body is not None else {}),
+        **(headers or {}),
+    }
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -380,10 +410,19 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, connections: int, duration: float, script: Path | None = None) -> WrkResult:
-    """wrk -t2 -cN -dDs --latency --timeout 10s [-s script] url, bounded by a hard timeout."""
+def run_wrk(
+    url: str,
+    connections: int,
+    duration: float,
+    script: Path | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> WrkResult:
+    """wrk -t2 -cN -dDs --latency --timeout 10s [-H …] [-s script] url, bounded by a hard
+    timeout."""
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration:g}s", "--latency"]
     argv += ["--timeout", f"{WRK_TIMEOUT_S}s"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
     if script is not None:
         argv += ["-s", str(script)]
     done = subprocess.run(
@@ -398,12 +437,13 @@ def measure(
     duration: float,
     script: Path | None = None,
     databases: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> WrkResult:
     """run_wrk once the machine is quiet (up to 30 s of waiting), noting how busy it was
     before and how much CPU other work (outside this bench and `databases`) took during it."""
     busy = wait_for_quiet(max_wait_s=30.0)
     other = OtherWork(databases)
-    result = run_wrk(url, connections, duration, script)
+    result = run_wrk(url, connections, duration, script, headers)
     result.busy_before = busy
     result.other_work = other.fraction()
     return result
@@ -446,7 +486,9 @@ def summarize(results: Sequence[WrkResult]) -> Summary:
     )
 
 
-def one_at_a_time(url: str, count: int, budget_s: float = 10.0) -> list[float]:
+def one_at_a_time(
+    url: str, count: int, budget_s: float = 10.0, headers: Mapping[str, str] | None = None
+) -> list[float]:
     """Latencies (ms) of up to `count` GETs of url in a row on one keep-alive connection."""
     parts = urllib.parse.urlsplit(url)
     conn = HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
@@ -456,7 +498,7 @@ def one_at_a_time(url: str, count: int, budget_s: float = 10.0) -> list[float]:
     try:
         while len(latencies) < count and time.monotonic() < deadline:
             start = time.perf_counter()
-            conn.request("GET", target)
+            conn.request("GET", target, headers=dict(headers or {}))
             response = conn.getresponse()
             response.read()
             latencies.append((time.perf_counter() - start) * 1000)

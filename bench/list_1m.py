@@ -122,7 +122,7 @@ async def seed(url: str, rows: int, pending: int) -> dict[str, int]:
 
 def check_page(server: common.Server, path: str) -> str:
     """GET path answers 200 with a full first page; returns a short description of it."""
-    status, body = common.http("GET", server.base_url + path)
+    status, body = common.http("GET", server.base_url + path, headers=common.AGENT)
     if status != 200:
         raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
     page = json.loads(body)
@@ -155,6 +155,8 @@ def prepare_database(args: argparse.Namespace) -> str:
             existing = -1
         if existing == args.rows:
             print(f"- reusing {DATABASE} ({existing:,} tickets)")
+            asyncio.run(common.apply_schema(url))
+            asyncio.run(common.seed_accounts(url))
             return url
     url = common.create_database(DATABASE)
     started = time.monotonic()
@@ -184,13 +186,21 @@ def main() -> None:
         with common.our_server(url) as server:
             for path in PATHS:
                 pages[path] = check_page(server, path)
-                common.run_wrk(server.base_url + path, CONNECTIONS, args.warmup)
+                common.run_wrk(
+                    server.base_url + path, CONNECTIONS, args.warmup, headers=common.AGENT
+                )
                 common.wait_for_quiet(max_wait_s=30.0)
-                alone[path] = common.one_at_a_time(server.base_url + path, 300, 5.0)
+                alone[path] = common.one_at_a_time(
+                    server.base_url + path, 300, 5.0, headers=common.AGENT
+                )
             for round_no in range(1, args.rounds + 1):
                 for path in PATHS:
                     result = common.measure(
-                        server.base_url + path, CONNECTIONS, args.duration, databases=[DATABASE]
+                        server.base_url + path,
+                        CONNECTIONS,
+                        args.duration,
+                        databases=[DATABASE],
+                        headers=common.AGENT,
                     )
                     results.setdefault(path, []).append(result)
                     print(common.progress(f"round {round_no} {path:<26}", result), flush=True)

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests import pg
+from tests.auth import AUTH, seed_accounts
 from tests.fake_ollama import FakeOllama, run_fake_ollama
 from triage_hub.app import create_app
 from triage_hub.settings import Settings
@@ -36,9 +37,13 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_name(server_url: str) -> Iterator[str]:
-    """A migrated template database, one per test process (so xdist workers do not collide)."""
+    """A migrated template database with the suite's agent and token, one per test process."""
     name = f"th_template_{os.getpid()}"
-    asyncio.run(pg.create_template(server_url, name))
+
+    async def create() -> None:
+        await seed_accounts(await pg.create_template(server_url, name))
+
+    asyncio.run(create())
     yield name
     asyncio.run(pg.drop_database(server_url, name))
 
@@ -52,11 +57,12 @@ async def database_url(server_url: str, template_name: str) -> AsyncIterator[str
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test: claimers off unless asked for, quick timings."""
+    """Settings for a test: claimers and the intake rate limit off unless asked for."""
     values: dict[str, Any] = {
         "DATABASE_URL": database_url,
         "TRIAGE_CLAIMERS": 0,
         "TRIAGE_DB_CONNECT_ATTEMPTS": 3,
+        "TRIAGE_INTAKE_RATE_PER_MINUTE": 0,  # tests post many tickets from one address
     }
     values.update(overrides)
     return Settings(**values)
@@ -64,9 +70,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 async def client(database_url: str, aiohttp_client: Any) -> TestClient[Any, Any]:
-    """The whole app on a real HTTP server, with its own database."""
+    """The whole app on a real HTTP server, with its own database; requests carry the suite's
+    API token."""
     app = create_app(make_settings(database_url), database_url)
-    test_client: TestClient[Any, Any] = await aiohttp_client(app)
+    test_client: TestClient[Any, Any] = await aiohttp_client(app, headers=AUTH)
     return test_client
 
 
@@ -98,10 +105,12 @@ StartApp = Callable[[Settings], Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture
 async def start_app(database_url: str, aiohttp_client: Any) -> StartApp:
-    """Start an app (a replica) on the test's database; all are stopped before it is dropped."""
+    """Start an app (a replica) on the test's database, its client carrying the suite's API
+    token; all are stopped before the database is dropped."""
 
     async def start(settings: Settings) -> TestClient[Any, Any]:
-        test_client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, database_url))
+        app = create_app(settings, database_url)
+        test_client: TestClient[Any, Any] = await aiohttp_client(app, headers=AUTH)
         return test_client
 
     return start

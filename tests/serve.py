@@ -18,7 +18,9 @@ class ServeProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "TRIAGE_PORT": str(self.port)}
+        # The intake rate limit is off unless the test sets it: tests post from one address.
+        defaults = {"TRIAGE_INTAKE_RATE_PER_MINUTE": "0"}
+        self.env = {**os.environ, **defaults, **env, "TRIAGE_PORT": str(self.port)}
         self.process: asyncio.subprocess.Process | None = None
 
     @property

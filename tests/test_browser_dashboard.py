@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from playwright.async_api import Page, expect
 
+from tests.auth import AUTH
 from tests.browser import (
     insert_ticket,
     launch_browser,
@@ -142,8 +143,8 @@ async def test_a_ticket_is_submitted_triaged_live_and_resolved(
         assert await dash.evaluate("window.stillTheSamePage") is True  # never reloaded
         # The customer's status page followed along by itself.
         await expect(intake.locator("#ticket-status")).to_have_text("Answered", timeout=8_000)
-        dash_watch.assert_clean()
-        intake_watch.assert_clean()
+        await dash_watch.assert_clean()
+        await intake_watch.assert_clean()
 
 
 PAYLOADS = [
@@ -212,8 +213,8 @@ async def test_payloads_in_tickets_and_drafts_never_execute(
         await page.keyboard.press("Escape")
         await expect(page.locator("dialog.detail")).to_be_hidden()
         assert await page.evaluate("document.title") == "Dashboard · Triage Hub"
-        watch.assert_clean()
-        intake_watch.assert_clean()
+        await watch.assert_clean()
+        await intake_watch.assert_clean()
 
 
 async def preview_hrefs(page: Page) -> list[str]:
@@ -247,10 +248,12 @@ async def test_the_page_catches_up_after_the_event_stream_drops(
         app[EVENT_HUB].close()
         await expect(page.locator(".live-state")).to_have_text(re.compile("Reconnecting"))
 
-        api = context.request
-        resolved = await api.put(f"{base}/tickets/{done_a}/resolve", data={"ai_draft": DRAFT})
+        api = context.request  # another agent's script, with its API token
+        resolved = await api.put(
+            f"{base}/tickets/{done_a}/resolve", data={"ai_draft": DRAFT}, headers=AUTH
+        )
         assert resolved.status == 200
-        assert (await api.post(f"{base}/tickets/{failed}/retry")).status == 200
+        assert (await api.post(f"{base}/tickets/{failed}/retry", headers=AUTH)).status == 200
         created = await api.post(f"{base}/tickets", data={"message": "Arrived during the outage"})
         new_id = (await created.json())["ticket_id"]
         await page.wait_for_timeout(500)
@@ -264,7 +267,7 @@ async def test_the_page_catches_up_after_the_event_stream_drops(
         await expect(row(page, done_b)).to_contain_text("Completed")
         await expect(dialog.locator(".detail-head .status-badge")).to_have_text("Pending")
         await expect(dialog.locator(".last-error")).to_be_hidden()
-        watch.assert_clean()
+        await watch.assert_clean()
 
 
 async def test_the_keyboard_moves_opens_closes_and_resolves(
@@ -324,7 +327,7 @@ async def test_the_keyboard_moves_opens_closes_and_resolves(
         await expect(dialog).to_be_hidden()
         await expect(row(page, oldest)).to_have_count(0)
         assert (await fetch_ticket(database_url, oldest))["ai_draft"] == DRAFT + " Kind regards, j"
-        watch.assert_clean()
+        await watch.assert_clean()
 
 
 async def test_filter_order_and_pages(database_url: str, aiohttp_server: Server) -> None:
@@ -370,7 +373,7 @@ async def test_filter_order_and_pages(database_url: str, aiohttp_server: Server)
         await expect(page.locator("#status-filter")).to_have_value("all")
         await expect(page.locator("#sort-urgent")).to_be_checked()
         assert len(pending) == 21
-        watch.assert_clean()
+        await watch.assert_clean()
 
 
 async def test_retry_triage_from_the_detail_view(
@@ -396,4 +399,4 @@ async def test_retry_triage_from_the_detail_view(
         finally:
             await conn.close()
         assert attempts == 1
-        watch.assert_clean()
+        await watch.assert_clean()

@@ -92,7 +92,7 @@ async def test_the_rule_is_shown_as_you_type_and_errors_inline(
         await expect(page.locator("#message")).to_have_value("")
         await expect(page.locator("#message")).to_be_focused()
         await expect(errors).to_have_text("")
-        watch.assert_clean()
+        await watch.assert_clean()
 
 
 async def test_the_form_works_without_javascript(database_url: str, aiohttp_server: Server) -> None:
@@ -120,4 +120,4 @@ async def test_the_form_works_without_javascript(database_url: str, aiohttp_serv
         assert await stored_messages(database_url) == [
             "Nothing works without JavaScript?\nIt does."
         ]
-        watch.assert_clean()
+        await watch.assert_clean()

@@ -134,7 +134,7 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await page.locator("a.row-link", has_text="Safari").click()
             await expect(page.locator("dialog .last-error")).to_be_visible()
             await screenshot(page, f"dashboard-detail-failed-{label}", full_page=False)
-            watch.assert_clean()
+            await watch.assert_clean()
 
             page, watch = await open_page(context, f"{base}/submit")
             await page.fill("#message", "Help!")
@@ -150,5 +150,5 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await expect(page.locator("#ticket-status")).to_be_visible()
             await fits_the_width(page)
             await screenshot(page, f"status-{label}")
-            watch.assert_clean()
+            await watch.assert_clean()
             await context.close()

@@ -28,7 +28,8 @@ async def test_embedded_database_keeps_tickets_across_restarts() -> None:
         await second.start(timeout=60)
         try:
             async with aiohttp.ClientSession() as session:
-                async with session.get(f"{second.url}/tickets/{ticket_id}") as response:
+                status_url = f"{second.url}/submit/{ticket_id}/status"  # public: no agent here
+                async with session.get(status_url) as response:
                     assert response.status == 200
                     assert (await response.json())["status"] == "PENDING"
         finally:

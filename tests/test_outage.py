@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.auth import AUTH, seed_accounts
 from tests.conftest import make_settings
 from tests.pg import PrivateCluster, free_port
 from triage_hub.app import create_app
@@ -33,7 +34,8 @@ async def test_outage_answers_503_and_the_server_recovers(
     aiohttp_client: Any, cluster: PrivateCluster
 ) -> None:
     await asyncio.to_thread(cluster.start)
-    client = await aiohttp_client(create_app(make_settings(cluster.url), cluster.url))
+    client = await aiohttp_client(create_app(make_settings(cluster.url), cluster.url), headers=AUTH)
+    await seed_accounts(cluster.url)  # the app created the tables at start
     created = await client.post("/tickets", json=MESSAGE)
     assert created.status == 201
     first_id = (await created.json())["ticket_id"]

@@ -41,9 +41,11 @@ from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
+from triage_hub.web.intake_limits import setup_intake_limits
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
+from triage_hub.web.security import setup_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +133,10 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         loader=jinja2.PackageLoader("triage_hub", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
     )
+    setup_security_headers(app)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
     app.on_shutdown.append(close_event_streams)
+    setup_intake_limits(app)
     setup_routes(app)
     return app

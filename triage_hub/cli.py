@@ -1,4 +1,4 @@
-"""The `triage-hub` command: serve and migrate."""
+"""The `triage-hub` command: serve, migrate, and the agent and token accounts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from aiohttp import web
 from pydantic import ValidationError
 
+from triage_hub.admin import CommandFailed, add_account_commands, run_account_command
 from triage_hub.db.schema import apply_schema
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.settings import Settings
@@ -84,6 +85,16 @@ def migrate(settings: Settings) -> None:
         asyncio.run(apply_schema(url))
 
 
+def accounts(settings: Settings, args: argparse.Namespace) -> None:
+    """`agent …` / `token …`: print the result, or exit 1 with the reason."""
+    logging.getLogger("triage_hub.db.schema").setLevel(logging.WARNING)
+    with database_url(settings) as url:
+        try:
+            print(asyncio.run(run_account_command(url, args)))
+        except CommandFailed as error:
+            sys.exit(f"triage-hub {args.command} {args.action}: {error}")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="triage-hub", description=__doc__)
@@ -92,6 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_cmd.add_argument("--host", help="address to listen on (TRIAGE_HOST, 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to listen on (TRIAGE_PORT, 8080)")
     commands.add_parser("migrate", help="apply schema.sql idempotently and exit")
+    add_account_commands(commands)
     return parser.parse_args(argv)
 
 
@@ -111,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             serve(settings)
         elif args.command == "migrate":
             migrate(settings)
+        else:
+            accounts(settings, args)
     except DatabaseUnavailable as error:
         log.error("%s", error)
         sys.exit(1)

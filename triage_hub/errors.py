@@ -59,3 +59,33 @@ class UnsupportedMediaType(TriageHubError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TryLater(TriageHubError):
+    """A refusal that passes once time has passed; the answer carries `Retry-After`."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class RateLimited(TryLater):
+    """This client sent too many new tickets too quickly."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        message = f"Too many new tickets from this address; try again in {retry_after} seconds."
+        super().__init__(message, retry_after)
+
+
+class BacklogFull(TryLater):
+    """The queue of PENDING tickets is at its configured cap."""
+
+    status = 503
+    code = "backlog_full"
+
+    def __init__(self, retry_after: int) -> None:
+        message = f"The queue of new tickets is full; try again in {retry_after} seconds."
+        super().__init__(message, retry_after)

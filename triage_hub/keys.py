@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
+from triage_hub.db.accounts import Principal
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.events import EventHub
@@ -12,6 +15,10 @@ from triage_hub.settings import Settings
 from triage_hub.triage.breaker import CircuitBreaker
 from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.status import LLMStatus
+from triage_hub.web.access import AccessRules
+
+if TYPE_CHECKING:  # the web layer imports this module
+    from triage_hub.web.intake_limits import IntakeLimits
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
@@ -23,3 +30,10 @@ LLM_STATUS = web.AppKey("llm_status", LLMStatus)
 CLAIMERS = web.AppKey("claimers", ClaimerPool)
 METRICS = web.AppKey("metrics", Metrics)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
+ACCESS_RULES = web.AppKey("access_rules", AccessRules)
+INTAKE_LIMITS: web.AppKey[IntakeLimits] = web.AppKey("intake_limits")
+
+# Per-request values, each computed once.
+CSP_NONCE = web.RequestKey("csp_nonce", str)
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

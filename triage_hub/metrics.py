@@ -17,6 +17,14 @@ class Metrics:
             "Tickets accepted by POST /tickets.",
             registry=self.registry,
         )
+        self.intake_rejected = Counter(
+            "triage_intake_rejected",
+            "New tickets refused: rate_limited (429, per client) or backlog_full (503).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("rate_limited", "backlog_full"):
+            self.intake_rejected.labels(reason)  # exported as 0 before the first refusal
         self.triage_outcomes = Counter(
             "triage_outcomes",
             "Ends of a claim: completed, retry (invalid answer), failed, handed_back (Ollama "

@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
 
 MESSAGE_MIN_CHARS = 10
 MESSAGE_MAX_CHARS = 5000
@@ -120,10 +127,24 @@ class Pagination(BaseModel):
 
 
 class TicketPage(BaseModel):
-    """GET /tickets."""
+    """One page of tickets, as the database reads it."""
 
     tickets: list[TicketSummary]
     pagination: Pagination
+
+
+class Backlog(BaseModel):
+    """The PENDING tickets of all replicas, as this process last counted them (≤ 1 s old)."""
+
+    pending: int = Field(description="PENDING tickets, all replicas, counted at most 1 s ago")
+    cap: int | None = Field(description="TRIAGE_MAX_BACKLOG; null when there is no cap")
+    full: bool = Field(description="new tickets get 503 until some leave PENDING")
+
+
+class TicketList(TicketPage):
+    """GET /tickets: a page of tickets and the intake backlog."""
+
+    backlog: Backlog
 
 
 class TicketState(BaseModel):

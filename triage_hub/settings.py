@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_data_dir() -> Path:
@@ -22,7 +26,10 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting of Triage Hub; each field's alias is its environment variable."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    # hide_input_in_errors: a bad value may be a password (TRIAGE_ADMIN_PASSWORD, DATABASE_URL).
+    model_config = SettingsConfigDict(
+        populate_by_name=True, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
     data_dir: Path = Field(default_factory=default_data_dir, alias="TRIAGE_DATA_DIR")
@@ -41,6 +48,29 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, alias="TRIAGE_DB_POOL_SIZE")
     db_connect_attempts: int = Field(10, ge=1, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
     log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
+    admin_password: SecretStr | None = Field(
+        None, min_length=8, max_length=1024, alias="TRIAGE_ADMIN_PASSWORD"
+    )
+    session_idle_minutes: float = Field(60.0, gt=0, alias="TRIAGE_SESSION_IDLE_MINUTES")
+    session_max_hours: float = Field(12.0, gt=0, alias="TRIAGE_SESSION_MAX_HOURS")
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        (), alias="TRIAGE_TRUSTED_PROXIES"
+    )
+    intake_rate_per_minute: float = Field(30.0, ge=0, alias="TRIAGE_INTAKE_RATE_PER_MINUTE")
+    intake_burst: int = Field(10, ge=1, alias="TRIAGE_INTAKE_BURST")
+    max_backlog: int = Field(10_000, ge=0, alias="TRIAGE_MAX_BACKLOG")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        """`10.0.0.1, 192.168.0.0/16`: addresses or networks, comma-separated."""
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in value.split(",")
+                if part.strip()
+            )
+        return value
 
 
 def env_names() -> list[str]:

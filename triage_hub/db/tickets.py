@@ -120,3 +120,8 @@ async def count_backlog(db: Database) -> dict[str, int]:
     row = await db.fetchrow(SQL["count_backlog"])
     assert row is not None
     return {"PENDING": row["pending"], "PROCESSING": row["processing"]}
+
+
+async def count_pending(db: Database) -> int:
+    """How many tickets are PENDING, across all replicas (the intake's backlog)."""
+    return int(await db.fetchval(SQL["count_pending"]))

@@ -35,9 +35,17 @@
     return Array.from(text.trim()).length;
   }
 
+  // Agent pages carry the session's CSRF token; every change they send repeats it.
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : null;
+  }
+
   async function request(url, options) {
     const init = Object.assign({ headers: {}, cache: "no-store" }, options || {});
     init.headers = Object.assign({ Accept: "application/json" }, init.headers);
+    const token = csrfToken();
+    if (token && init.method && init.method !== "GET") init.headers["X-CSRF-Token"] = token;
     if (init.json !== undefined) {
       init.body = JSON.stringify(init.json);
       init.headers["Content-Type"] = "application/json";
@@ -48,6 +56,11 @@
       response = await fetch(url, init);
     } catch (error) {
       return { ok: false, status: 0, body: null, retryAfter: null };
+    }
+    if (response.status === 401 && token) {
+      // The session ended (logout elsewhere, timeout, account disabled): log in again, then back.
+      const here = window.location.pathname + window.location.search;
+      window.location.assign("/login?next=" + encodeURIComponent(here));
     }
     let body = null;
     try {
@@ -380,6 +393,7 @@
       loaded: false,
       loading: false,
       listError: "",
+      backlog: null,
       announcement: "",
       live: "connecting",
       now: Date.now(),
@@ -479,6 +493,7 @@
         }
         this.applyRows(result.body.tickets);
         this.pagination = pagination;
+        this.backlog = result.body.backlog || null;
         this.loaded = true;
         if (inner.refocusAfterLoad) {
           // The resolved ticket's row (which had the focus) is gone: focus its successor.
@@ -567,6 +582,19 @@
       },
       hasListError() {
         return this.listError !== "";
+      },
+      hasBacklog() {
+        return this.backlog !== null;
+      },
+      backlogText() {
+        const b = this.backlog;
+        if (!b) return "";
+        const waiting = b.pending.toLocaleString("en") + " waiting for triage";
+        if (b.full) return "Intake paused: " + waiting + " (the cap is " + b.cap.toLocaleString("en") + ")";
+        return b.cap ? waiting + " of " + b.cap.toLocaleString("en") + " allowed" : waiting;
+      },
+      backlogClass() {
+        return { "is-full": Boolean(this.backlog && this.backlog.full) };
       },
       ariaBusy() {
         return this.loading ? "true" : "false";

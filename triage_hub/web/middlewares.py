@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from triage_hub.errors import DatabaseUnavailable, TriageHubError
+from triage_hub.errors import DatabaseUnavailable, TriageHubError, TryLater
 from triage_hub.web.responses import json_response
+from triage_hub.web.security import render_page
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def error_response(
     if wants_html(request):
         title = f"{status} {HTTPStatus(status).phrase}"
         context = {"title": title, "message": message}
-        response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+        response = render_page(request, "error.html", context, status)
         response.headers.update(headers)
         return response
     return json_response(error_body(code, message, **(details or {})), status, headers)
@@ -60,7 +60,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except TriageHubError as error:
         headers = {}
-        if isinstance(error, DatabaseUnavailable):
+        if isinstance(error, DatabaseUnavailable | TryLater):
             headers["Retry-After"] = str(error.retry_after)
         return error_response(
             request, error.status, error.code, error.message, headers, error.details

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
 from triage_hub import __version__
+from triage_hub.keys import ACCESS_RULES
 from triage_hub.models import (
     MESSAGE_MAX_CHARS,
     Preview,
@@ -19,8 +20,9 @@ from triage_hub.models import (
     Ticket,
     TicketCreated,
     TicketIn,
-    TicketPage,
+    TicketList,
 )
+from triage_hub.web.access import Access
 from triage_hub.web.responses import json_response
 
 _ERROR = {
@@ -30,7 +32,14 @@ _ERROR = {
         "error": {"type": "string", "description": "a stable machine code"},
         "message": {"type": "string", "description": "for people"},
         "fields": {"type": "array", "items": {"type": "object"}},
+        "retry_after": {"type": "integer", "description": "429 and 503: as the Retry-After header"},
     },
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "whole seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -46,6 +55,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json(_ref("Error"), "error") for status in statuses}
 
 
+def _try_later(description: str) -> dict[str, Any]:
+    return {**_json(_ref("Error"), description), "headers": _RETRY_AFTER}
+
+
 def _page(summary: str) -> dict[str, Any]:
     return {"summary": summary, "responses": {"200": {"description": "text/html"}}}
 
@@ -53,7 +66,7 @@ def _page(summary: str) -> dict[str, Any]:
 def build_spec() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
     inputs = (TicketIn, ResolveIn, PreviewIn)
-    outputs = (TicketCreated, TicketPage, Ticket, Resolved, Retried, Preview)
+    outputs = (TicketCreated, TicketList, Ticket, Resolved, Retried, Preview)
     _, defs = models_json_schema(
         [(model, "validation") for model in inputs]
         + [(model, "serialization") for model in outputs],
@@ -76,11 +89,19 @@ def build_spec() -> dict[str, Any]:
                     "requestBody": _json(_ref("TicketIn"), "the complaint"),
                     "responses": {
                         "201": _json(_ref("TicketCreated"), "queued"),
-                        **_errors(400, 413, 415, 429, 503),
+                        **_errors(400, 413, 415),
+                        "429": _try_later(
+                            "rate_limited: this client's token bucket is empty "
+                            "(TRIAGE_INTAKE_RATE_PER_MINUTE, TRIAGE_INTAKE_BURST, per replica)"
+                        ),
+                        "503": _try_later(
+                            "backlog_full: the PENDING backlog is at TRIAGE_MAX_BACKLOG; "
+                            "or database_unavailable"
+                        ),
                     },
                 },
                 "get": {
-                    "summary": "List tickets, newest first",
+                    "summary": "List tickets, newest first, with the intake backlog",
                     "parameters": [
                         {
                             "name": "page",
@@ -98,7 +119,10 @@ def build_spec() -> dict[str, Any]:
                             "schema": {"type": "string", "enum": [s.value for s in Status]},
                         },
                     ],
-                    "responses": {"200": _json(_ref("TicketPage"), "a page"), **_errors(400, 503)},
+                    "responses": {
+                        "200": _json(_ref("TicketList"), "a page and the backlog"),
+                        **_errors(400, 503),
+                    },
                 },
             },
             "/tickets/{id}": {
@@ -151,7 +175,21 @@ def build_spec() -> dict[str, Any]:
             "/dashboard": {"get": _page("The agents' dashboard")},
             "/submit": {
                 "get": _page("The intake form"),
-                "post": _page("The intake form without JavaScript (form-encoded `message`)"),
+                "post": {
+                    "summary": "The intake form without JavaScript (form-encoded `message`)",
+                    "responses": {
+                        "303": {"description": "stored: to /submit/{id}"},
+                        "400": {"description": "text/html: the form again, with the errors"},
+                        "429": {
+                            "description": "text/html: the form again (rate limited)",
+                            "headers": _RETRY_AFTER,
+                        },
+                        "503": {
+                            "description": "text/html: the form again (backlog full or no db)",
+                            "headers": _RETRY_AFTER,
+                        },
+                    },
+                },
             },
             "/submit/{id}": {
                 "get": {**_page("A submitted ticket's status"), "parameters": [ticket_id]}
@@ -178,11 +216,73 @@ def build_spec() -> dict[str, Any]:
                     "responses": {"200": {"description": "text format"}},
                 }
             },
+            "/login": {
+                "get": _page("The login form (`next`: a local path to go on to)"),
+                "post": {
+                    "summary": "Log in (form-encoded `name`, `password`, `next`)",
+                    "responses": {
+                        "303": {"description": "logged in: the session cookie, on to `next`"},
+                        "401": {"description": "text/html: wrong name or password"},
+                        "403": {"description": "text/html: disabled agent, or another site"},
+                        "429": {
+                            "description": "text/html: too many failed logins",
+                            "headers": _RETRY_AFTER,
+                        },
+                    },
+                },
+            },
+            "/logout": {
+                "post": {
+                    "summary": "End the session (form field `csrf_token`)",
+                    "responses": {"303": {"description": "to /login"}},
+                }
+            },
+            "/setup": {
+                "get": _page("The one-time form that creates the first agent (`token`)"),
+                "post": {
+                    "summary": "Create the first agent (form-encoded `token`, `name`, "
+                    "`password`, `confirm`)",
+                    "responses": {
+                        "303": {"description": "created and logged in: to /dashboard"},
+                        "400": {"description": "text/html: the form again, with the error"},
+                        "409": {"description": "text/html: an agent exists already"},
+                    },
+                },
+            },
         },
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES},
     }
+
+
+_SECURITY_SCHEMES = {
+    "token": {"type": "http", "scheme": "bearer", "description": "triage-hub token create"},
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "triage_session",
+        "description": "a browser session from /login (`__Host-triage_session` over https); "
+        "changes also need the session's X-CSRF-Token",
+    },
+}
+
+
+def mark_agent_routes(spec: dict[str, Any], app: web.Application) -> dict[str, Any]:
+    """Every operation the access rules keep for agents says so, from the rules themselves."""
+    rules = app[ACCESS_RULES]
+    for route in app.router.routes():
+        operation = spec["paths"].get(route.resource.canonical if route.resource else "", {})
+        operation = operation.get(route.method.lower())
+        access = rules.rule(route, route.method)
+        if operation is None or access is Access.PUBLIC:
+            continue
+        operation["security"] = [{"token": []}, {"session": []}]
+        if access is Access.AGENT_PAGE:
+            operation["responses"]["303"] = {"description": "not logged in: to /login?next=…"}
+        else:
+            operation["responses"]["401"] = _json(_ref("Error"), "no valid session or token")
+    return spec
 
 
 async def openapi(request: web.Request) -> web.Response:
     """GET /openapi.json."""
-    return json_response(build_spec())
+    return json_response(mark_agent_routes(build_spec(), request.app))

@@ -10,14 +10,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
 from triage_hub.db import tickets
-from triage_hub.errors import DatabaseUnavailable, NotFound
+from triage_hub.errors import BacklogFull, DatabaseUnavailable, NotFound, RateLimited, TryLater
 from triage_hub.keys import DATABASE
 from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, Status, TicketIn
+from triage_hub.web.access import Access, AccessRules
+from triage_hub.web.auth import principal
+from triage_hub.web.intake_limits import check_intake
+from triage_hub.web.security import render_page
 from triage_hub.web.tickets import submit_ticket
 
 # What the dashboard lists unless told otherwise: everything an agent may still act on.
@@ -34,16 +37,8 @@ CUSTOMER_STATUS = {
 }
 
 
-def _render(
-    request: web.Request, template: str, context: dict[str, Any], status: int = 200
-) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
-    response = _render(request, "error.html", {"title": title, "message": message}, status)
+    response = render_page(request, "error.html", {"title": title, "message": message}, status)
     if status == 503:
         response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
     return response
@@ -77,24 +72,49 @@ def _form_errors(error: ValidationError) -> list[str]:
 
 async def submit_form(request: web.Request) -> web.Response:
     """GET /submit: the complaint form."""
-    return _render(request, "submit.html", _form_context())
+    return render_page(request, "submit.html", _form_context())
+
+
+async def _form_text(request: web.Request) -> str | None:
+    """The posted message (None when missing), with the browser's CRLF line breaks as LF."""
+    raw = (await request.post()).get("message")
+    # Browsers send a textarea's line breaks as CRLF; the JSON path (and the API) stores LF.
+    return raw.replace("\r\n", "\n") if isinstance(raw, str) else None
+
+
+def _form_try_later(request: web.Request, text: str, error: TryLater) -> web.Response:
+    """The form again, with the text kept, a sentence for people and Retry-After."""
+    if isinstance(error, RateLimited):
+        reason = "You have sent several messages in a short time."
+    else:
+        reason = "We are receiving more messages than we can handle right now."
+    errors = [f"{reason} Please try again in {error.retry_after} seconds."]
+    response = render_page(request, "submit.html", _form_context(text, errors), error.status)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def submit_form_post(request: web.Request) -> web.Response:
     """POST /submit (a plain form post, for browsers without JavaScript)."""
-    form = await request.post()
-    raw = form.get("message")
-    # Browsers send a textarea's line breaks as CRLF; the JSON path (and the API) stores LF.
-    text = raw.replace("\r\n", "\n") if isinstance(raw, str) else ""
     try:
-        body = TicketIn.model_validate({"message": text if isinstance(raw, str) else None})
+        await check_intake(request)
+    except RateLimited as error:
+        return _form_try_later(request, await _form_text(request) or "", error)
+    text = await _form_text(request)
+    try:
+        body = TicketIn.model_validate({"message": text})
     except ValidationError as error:
-        return _render(request, "submit.html", _form_context(text, _form_errors(error)), 400)
+        context = _form_context(text or "", _form_errors(error))
+        return render_page(request, "submit.html", context, 400)
     try:
         created = await submit_ticket(request.app, body.message)
+    except BacklogFull as error:
+        return _form_try_later(request, text or "", error)
     except DatabaseUnavailable:
         errors = ["We could not store your message just now. Please try again in a moment."]
-        return _render(request, "submit.html", _form_context(text, errors), 503)
+        response = render_page(request, "submit.html", _form_context(text or "", errors), 503)
+        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
+        return response
     raise web.HTTPSeeOther(f"/submit/{created.ticket_id}")
 
 
@@ -138,7 +158,7 @@ async def submitted(request: web.Request) -> web.Response:
         "ticket": view | {"status_url": status_url},
         "created_label": _utc_label(datetime.fromisoformat(view["created_at"])),
     }
-    return _render(request, "submitted.html", context)
+    return render_page(request, "submitted.html", context)
 
 
 async def submitted_status(request: web.Request) -> web.Response:
@@ -159,7 +179,10 @@ async def dashboard(request: web.Request) -> web.Response:
         "limit": 20,
         "api": {"tickets": "/tickets", "events": "/events", "preview": "/preview"},
     }
-    return _render(request, "dashboard.html", {"config": config})
+    agent = await principal(request)
+    assert agent is not None  # the route is for agents only
+    context = {"config": config, "agent_name": agent.name, "csrf_token": agent.csrf_token}
+    return render_page(request, "dashboard.html", context)
 
 
 async def home(request: web.Request) -> web.Response:
@@ -167,11 +190,17 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/dashboard")
 
 
-def setup_page_routes(app: web.Application) -> None:
-    """Register the HTML pages."""
-    app.router.add_get("/", home, name="home")
-    app.router.add_get("/dashboard", dashboard, name="dashboard")
-    app.router.add_get("/submit", submit_form, name="submit")
-    app.router.add_post("/submit", submit_form_post)
-    app.router.add_get("/submit/{id}", submitted, name="submitted")
-    app.router.add_get("/submit/{id}/status", submitted_status, name="submitted-status")
+def setup_page_routes(app: web.Application, rules: AccessRules) -> None:
+    """Register the HTML pages: the intake is public, the dashboard is for agents."""
+    router = app.router
+    rules.set(
+        [
+            router.add_get("/", home, name="home"),
+            router.add_get("/submit", submit_form, name="submit"),
+            router.add_post("/submit", submit_form_post),
+            router.add_get("/submit/{id}", submitted, name="submitted"),
+            router.add_get("/submit/{id}/status", submitted_status, name="submitted-status"),
+        ],
+        Access.PUBLIC,
+    )
+    rules.set([router.add_get("/dashboard", dashboard, name="dashboard")], Access.AGENT_PAGE)

@@ -10,8 +10,17 @@ from aiohttp import web
 from triage_hub.db import tickets
 from triage_hub.db.tickets import Sort
 from triage_hub.errors import BadRequest, NotFound
-from triage_hub.keys import DATABASE, METRICS, NOTIFIER, WAKEUP
-from triage_hub.models import Resolved, ResolveIn, Retried, Status, TicketCreated, TicketIn
+from triage_hub.keys import DATABASE, INTAKE_LIMITS, METRICS, NOTIFIER, WAKEUP
+from triage_hub.models import (
+    Resolved,
+    ResolveIn,
+    Retried,
+    Status,
+    TicketCreated,
+    TicketIn,
+    TicketList,
+)
+from triage_hub.web.intake_limits import check_intake
 from triage_hub.web.responses import json_response, read_json
 
 DEFAULT_LIMIT = 20
@@ -22,8 +31,10 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 async def submit_ticket(app: web.Application, message: str) -> TicketCreated:
-    """Store a validated complaint and wake the claimers here and in other replicas."""
-    created = await tickets.create_ticket(app[DATABASE], message)
+    """Store a validated complaint (BacklogFull at the cap) and wake the claimers here and in
+    other replicas."""
+    async with app[INTAKE_LIMITS].backlog.admission():
+        created = await tickets.create_ticket(app[DATABASE], message)
     app[WAKEUP].set()
     app[NOTIFIER].request()
     app[METRICS].tickets_created.inc()
@@ -32,6 +43,7 @@ async def submit_ticket(app: web.Application, message: str) -> TicketCreated:
 
 async def create_ticket(request: web.Request) -> web.Response:
     """POST /tickets: store the complaint as PENDING and answer at once."""
+    await check_intake(request)
     body = await read_json(request, TicketIn)
     created = await submit_ticket(request.app, body.message)
     location = f"/tickets/{created.ticket_id}"
@@ -80,7 +92,10 @@ async def list_tickets(request: web.Request) -> web.Response:
     statuses = _statuses_param(request)
     sort = _sort_param(request)
     result = await tickets.list_tickets(request.app[DATABASE], page, limit, statuses, sort)
-    return json_response(result)
+    backlog = await request.app[INTAKE_LIMITS].backlog.snapshot()
+    return json_response(
+        TicketList(tickets=result.tickets, pagination=result.pagination, backlog=backlog)
+    )
 
 
 def ticket_id(request: web.Request) -> uuid.UUID:

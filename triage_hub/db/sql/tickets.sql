@@ -82,3 +82,7 @@ SELECT status FROM tickets WHERE id = $1;
 -- Both counts walk small partial indexes (the backlog, not the whole table).
 SELECT (SELECT count(*) FROM tickets WHERE status = 'PENDING') AS pending,
        (SELECT count(*) FROM tickets WHERE status = 'PROCESSING') AS processing;
+
+-- name: count_pending
+-- The intake's backlog gauge: walks the small partial index tickets_pending_idx, once a second.
+SELECT count(*) FROM tickets WHERE status = 'PENDING';

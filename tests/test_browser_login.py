@@ -1,0 +1,90 @@
+"""Logging in and out in a real browser, under the server's own Content-Security-Policy."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+from playwright.async_api import expect
+
+from tests.auth import TEST_AGENT
+from tests.browser import launch_browser, log_in, new_context, open_page, wait_live
+from tests.conftest import make_settings
+from triage_hub.app import create_app
+
+Server = Any
+
+
+async def serve(aiohttp_server: Server, database_url: str) -> str:
+    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
+    return str(server.make_url("")).rstrip("/")
+
+
+async def test_log_in_work_and_log_out(database_url: str, aiohttp_server: Server) -> None:
+    base = await serve(aiohttp_server, database_url)
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/login?next=/dashboard")
+        watch.allow(r"status of 401")  # the failed login's page answers 401, as it should
+        await log_in(page, password="not my password")
+        await expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
+        await expect(page.get_by_label("Name")).to_have_value(TEST_AGENT)
+        await log_in(page)
+        await page.wait_for_url(f"{base}/dashboard")
+        await wait_live(page)
+        await expect(page.locator(".agent-name")).to_have_text(TEST_AGENT)
+        assert await watch.csp_violations() == []
+
+        await page.get_by_role("button", name="Log out").click()
+        await page.wait_for_url(f"{base}/login")
+        await page.goto(f"{base}/dashboard")
+        await page.wait_for_url(re.compile(r"/login\?next=/dashboard$"))
+        await watch.assert_clean()
+
+
+async def test_an_ended_session_sends_the_dashboard_back_to_login(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    base = await serve(aiohttp_server, database_url)
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/dashboard?status=failed")
+        await wait_live(page)
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("DELETE FROM agent_sessions")  # e.g. `agent disable` elsewhere
+        finally:
+            await conn.close()
+        watch.allow(r"401")  # the refused list request, as Chromium logs it
+        await page.locator("#status-filter").select_option("all")
+        await page.wait_for_url(re.compile(r"/login\?next=%2Fdashboard"))
+        await log_in(page)
+        await page.wait_for_url(re.compile(r"/dashboard"))
+        await wait_live(page)
+        await watch.assert_clean()
+
+
+async def test_the_watch_sees_what_the_policy_blocks(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    # The zero-violation checks above are only worth something if a violation would be seen.
+    base = await serve(aiohttp_server, database_url)
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/submit")
+        watch.allow(r"Content Security Policy")
+        await page.evaluate(
+            """() => {
+                const script = document.createElement('script');
+                script.textContent = 'window.injected = true';
+                document.head.appendChild(script);
+                const style = document.createElement('div');
+                style.setAttribute('style', 'color: red');
+                document.body.appendChild(style);
+            }"""
+        )
+        await page.wait_for_function("window.cspViolations.length >= 2")
+        assert await page.evaluate("window.injected === undefined")
+        violations = await watch.csp_violations()
+        assert any(v.startswith("script-src") for v in violations), violations
