@@ -9,8 +9,9 @@ import asyncpg
 from playwright.async_api import expect
 
 from tests.auth import TEST_AGENT
-from tests.browser import launch_browser, log_in, new_context, open_page, wait_live
+from tests.browser import launch_browser, log_in, new_context, open_page, screenshot, wait_live
 from tests.conftest import make_settings
+from tests.factories import insert_tickets
 from triage_hub.app import create_app
 
 Server = Any
@@ -88,3 +89,27 @@ async def test_the_watch_sees_what_the_policy_blocks(
         assert await page.evaluate("window.injected === undefined")
         violations = await watch.csp_violations()
         assert any(v.startswith("script-src") for v in violations), violations
+
+
+async def test_the_dashboard_shows_the_backlog_and_when_intake_is_paused(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    settings = make_settings(database_url, TRIAGE_MAX_BACKLOG=3)
+    server = await aiohttp_server(create_app(settings, database_url))
+    base = str(server.make_url("")).rstrip("/")
+    await insert_tickets(database_url, 2)
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/dashboard")
+        backlog = page.locator(".backlog")
+        await expect(backlog).to_have_text("2 waiting for triage of 3 allowed")
+        await expect(backlog).not_to_have_class(re.compile("is-full"))
+        # A third ticket through the public intake fills the backlog; the page hears of it live.
+        intake, _ = await open_page(context, f"{base}/submit")
+        await intake.fill("#message", "The third one in, and the backlog is full now.")
+        await intake.get_by_role("button", name="Send message").click()
+        await expect(intake.locator(".confirmation")).to_be_visible()
+        await expect(backlog).to_have_text("Intake paused: 3 waiting for triage (the cap is 3)")
+        await expect(backlog).to_have_class(re.compile("is-full"))
+        await screenshot(page, "dashboard-backlog-full", full_page=False)
+        await watch.assert_clean()

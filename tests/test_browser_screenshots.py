@@ -117,7 +117,12 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
     async with launch_browser() as browser:
         for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
             context = await new_context(browser, viewport)
-            page, watch = await open_page(context, f"{base}/dashboard")
+            page, watch = await open_page(context, f"{base}/login?next=/dashboard")
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"login-{label}")
+            await watch.assert_clean()
+            page, watch = await open_page(context, f"{base}/dashboard")  # logs in on the way
             # (the second round also lists the ticket the first one submitted)
             await expect(page.locator("a.row-link").nth(len(TICKETS) - 1)).to_be_visible()
             await fits_the_width(page)
