@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
-from triage_hub.accounts import digest, hash_password
+import tests.auth
 from triage_hub.db.schema import apply_schema
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -77,19 +77,7 @@ def create_database(name: str) -> str:
 
 async def seed_accounts(url: str) -> None:
     """BENCH_TOKEN and the agent BENCH_AGENT in the database (again: no change)."""
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(
-            "INSERT INTO agents (name, password_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            BENCH_AGENT,
-            hash_password(BENCH_PASSWORD),
-        )
-        await conn.execute(
-            "INSERT INTO api_tokens (name, token_hash) VALUES ('bench', $1) ON CONFLICT DO NOTHING",
-            digest(BENCH_TOKEN),
-        )
-    finally:
-        await conn.close()
+    await tests.auth.seed_accounts(url, BENCH_AGENT, BENCH_PASSWORD, BENCH_TOKEN)
 
 
 def drop_database(name: str) -> None:

@@ -17,18 +17,21 @@ TEST_TOKEN = "th_the-test-suites-own-token-never-used-elsewhere"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
-async def seed_accounts(url: str) -> None:
-    """An agent (TEST_AGENT / TEST_PASSWORD) and an API token (TEST_TOKEN) in the database."""
+async def seed_accounts(
+    url: str, agent: str = TEST_AGENT, password: str = TEST_PASSWORD, token: str = TEST_TOKEN
+) -> None:
+    """An agent and an API token in the database (the suite's unless told; again: no change)."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            "INSERT INTO agents (name, password_hash) VALUES ($1, $2)",
-            TEST_AGENT,
-            hash_password(TEST_PASSWORD),
+            "INSERT INTO agents (name, password_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            agent,
+            hash_password(password),
         )
         await conn.execute(
-            "INSERT INTO api_tokens (name, token_hash) VALUES ('test suite', $1)",
-            digest(TEST_TOKEN),
+            "INSERT INTO api_tokens (name, token_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            agent,
+            digest(token),
         )
     finally:
         await conn.close()

@@ -10,11 +10,11 @@ import re
 import sys
 from typing import Any
 
-import asyncpg
 import pytest
 
 from tests.auth import browser_like, log_in
 from tests.conftest import StartApp, make_settings
+from tests.waiting import sql
 from triage_hub.accounts import digest
 
 
@@ -35,14 +35,6 @@ async def cli(database_url: str, *args: str, stdin: str = "") -> tuple[int, str,
     return process.returncode, out.decode(), err.decode()
 
 
-async def fetchval(database_url: str, statement: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(statement, *args)
-    finally:
-        await conn.close()
-
-
 def base(client: Any) -> str:
     return str(client.make_url("")).rstrip("/")
 
@@ -54,7 +46,7 @@ async def test_agent_add_list_disable_enable_and_password(
         database_url, "agent", "add", "maria", "--password-stdin", stdin="a long enough password\n"
     )
     assert (code, out.strip()) == (0, "agent maria added")
-    stored = await fetchval(database_url, "SELECT password_hash FROM agents WHERE name = 'maria'")
+    stored = await sql(database_url, "SELECT password_hash FROM agents WHERE name = 'maria'")
     assert stored.startswith("$argon2id$") and "a long enough password" not in stored
 
     code, _, err = await cli(
@@ -116,12 +108,10 @@ async def test_token_create_list_revoke(start_app: StartApp, database_url: str) 
     token_id = int(re.search(r"token (\d+) ", out).group(1))  # type: ignore[union-attr]
     # Only a hash is stored.
     assert (
-        await fetchval(
-            database_url, "SELECT count(*) FROM api_tokens WHERE name = $1", "nightly export"
-        )
+        await sql(database_url, "SELECT count(*) FROM api_tokens WHERE name = $1", "nightly export")
         == 1
     )
-    assert await fetchval(
+    assert await sql(
         database_url, "SELECT token_hash FROM api_tokens WHERE id = $1", token_id
     ) == digest(token)
 
@@ -133,7 +123,7 @@ async def test_token_create_list_revoke(start_app: StartApp, database_url: str) 
         assert code == 0 and token not in out
         assert re.search(rf"^{token_id}\s+nightly export\s+active\s", out, re.MULTILINE)
         used = "SELECT last_used_at IS NOT NULL FROM api_tokens WHERE id = $1"
-        assert await fetchval(database_url, used, token_id)  # `token list` shows when
+        assert await sql(database_url, used, token_id)  # `token list` shows when
 
         code, out, _ = await cli(database_url, "token", "revoke", str(token_id))
         assert (code, out.strip()) == (0, f"token {token_id} revoked")
@@ -149,7 +139,7 @@ async def test_token_create_list_revoke(start_app: StartApp, database_url: str) 
 async def test_first_start_logs_a_one_time_setup_link(
     start_app: StartApp, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await fetchval(database_url, "DELETE FROM agents")
+    await sql(database_url, "DELETE FROM agents")
     with caplog.at_level(logging.WARNING, logger="triage_hub.web.login"):
         app = await start_app(make_settings(database_url))
     [record] = [r for r in caplog.records if "/setup?token=" in r.getMessage()]
@@ -183,14 +173,14 @@ async def test_first_start_logs_a_one_time_setup_link(
         }
         async with second.post("/setup", data=form, headers=origin) as response:
             assert response.status == 409
-    assert await fetchval(database_url, "SELECT array_agg(name) FROM agents") == ["lead"]
-    assert await fetchval(database_url, "SELECT count(*) FROM setup_tokens") == 0
+    assert await sql(database_url, "SELECT array_agg(name) FROM agents") == ["lead"]
+    assert await sql(database_url, "SELECT count(*) FROM setup_tokens") == 0
 
 
 async def test_triage_admin_password_creates_the_first_agent_instead(
     start_app: StartApp, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await fetchval(database_url, "DELETE FROM agents")
+    await sql(database_url, "DELETE FROM agents")
     with caplog.at_level(logging.INFO, logger="triage_hub.web.login"):
         app = await start_app(
             make_settings(database_url, TRIAGE_ADMIN_PASSWORD="from the environment")

@@ -17,9 +17,10 @@ from triage_hub.app import create_app
 Server = Any
 
 
-async def serve(aiohttp_server: Server, database_url: str) -> str:
-    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
-    return str(server.make_url("")).rstrip("/")
+async def serve(aiohttp_server: Server, database_url: str, **settings: Any) -> str:
+    """The app on a real port; its base URL."""
+    app = create_app(make_settings(database_url, **settings), database_url)
+    return str((await aiohttp_server(app)).make_url("")).rstrip("/")
 
 
 async def test_log_in_work_and_log_out(database_url: str, aiohttp_server: Server) -> None:
@@ -94,9 +95,7 @@ async def test_the_watch_sees_what_the_policy_blocks(
 async def test_the_dashboard_shows_the_backlog_and_when_intake_is_paused(
     database_url: str, aiohttp_server: Server
 ) -> None:
-    settings = make_settings(database_url, TRIAGE_MAX_BACKLOG=3)
-    server = await aiohttp_server(create_app(settings, database_url))
-    base = str(server.make_url("")).rstrip("/")
+    base = await serve(aiohttp_server, database_url, TRIAGE_MAX_BACKLOG=3)
     await insert_tickets(database_url, 2)
     async with launch_browser() as browser:
         context = await new_context(browser)

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -15,6 +14,7 @@ from tests.auth import TEST_AGENT, TEST_PASSWORD, browser_like, log_in
 from tests.conftest import StartApp, make_settings
 from tests.factories import DRAFT, insert_tickets
 from tests.sse import EventReader
+from tests.waiting import sql
 from triage_hub.accounts import digest
 from triage_hub.db.accounts import disable_agent
 from triage_hub.keys import DATABASE
@@ -43,14 +43,6 @@ async def csrf_token(session: aiohttp.ClientSession) -> str:
         assert response.status == 200
         page = await response.text()
     return page.split('name="csrf-token" content="')[1].split('"')[0]
-
-
-async def sql(database_url: str, statement: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(statement, *args)
-    finally:
-        await conn.close()
 
 
 async def test_login_sets_a_safe_session_cookie_and_logout_ends_it(client: Client) -> None:

@@ -9,6 +9,15 @@ from typing import Any
 import asyncpg
 
 
+async def sql(database_url: str, statement: str, *args: Any) -> Any:
+    """Run one statement on a connection of its own; its first value."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
+
+
 async def fetch_ticket(database_url: str, ticket_id: str) -> dict[str, Any]:
     """The ticket's row as a dict."""
     conn = await asyncpg.connect(database_url)
