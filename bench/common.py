@@ -40,6 +40,9 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _PERCENTILE = re.compile(r"^\s*(50|75|90|99(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 
 
+# The benches load from one address into a growing backlog: they measure raw throughput, so
+# neither the per-client intake rate limit nor the backlog cap may answer in its place.
+RAW_INTAKE = {"TRIAGE_INTAKE_RATE_PER_MINUTE": "0", "TRIAGE_MAX_BACKLOG": "0"}
 # Agent endpoints need an agent: the bench databases hold this API token and this agent.
 BENCH_TOKEN = "th_bench-token-of-the-bench-databases-only"
 AGENT = {"Authorization": f"Bearer {BENCH_TOKEN}"}
@@ -227,10 +230,11 @@ def clean_environment() -> dict[str, str]:
 
 @contextmanager
 def our_server(url: str, extra_env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """`triage-hub serve` on a free port, API only (TRIAGE_CLAIMERS=0), other settings default."""
+    """`triage-hub serve` on a free port, API only (TRIAGE_CLAIMERS=0), other settings default
+    but for RAW_INTAKE."""
     port = free_port()
     argv = [str(VENV_BIN / "triage-hub"), "serve", "--port", str(port)]
-    env = {"DATABASE_URL": url, "TRIAGE_CLAIMERS": "0", **(extra_env or {})}
+    env = {"DATABASE_URL": url, "TRIAGE_CLAIMERS": "0", **RAW_INTAKE, **(extra_env or {})}
     with running_server("triage-hub", argv, port, env) as server:
         yield server
 
