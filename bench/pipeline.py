@@ -150,13 +150,19 @@ def main() -> None:
         )
 
         with pipeline("bench_throughput", fake.fake, claimers=args.claimers) as (_, url):
+            # CPU-bound on 2 shared cores: start when other people's work is quiet, and say
+            # when it took CPU during the run anyway.
+            common.wait_for_quiet(max_wait_s=30.0)
+            other = common.OtherWork(["bench_throughput"])
             seconds = asyncio.run(drain(url, args.tickets, timeout=300))
+            other_work = other.fraction()
         rate = args.tickets / seconds
+        disturbed = f" (other work: {other_work:.0%} of the CPUs)" if other_work > 0.05 else ""
         rows.append(
             [
                 f"throughput, instant model ({args.tickets} tickets, {args.claimers} "
                 "claimers, 1 process)",
-                f"{rate:.0f} tickets/s",
+                f"{rate:.0f} tickets/s{disturbed}",
                 "≥ 300 tickets/s",
                 "PASS" if rate >= 300 else "FAIL",
             ]

@@ -76,7 +76,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
     app[CLAIMERS] = claimers = ClaimerPool(
-        settings, db, client, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db)
+        settings, db, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db)
     )
 
     def new_tickets(_payload: str) -> None:
