@@ -66,7 +66,7 @@ def is_https(request: web.Request) -> bool:
     """Served over TLS here, or by a trusted proxy that says it terminated TLS."""
     if request.secure:
         return True
-    if not _trusted(request, _parse(request.remote)):
+    if not request.app[SETTINGS].trusted_proxies or not _trusted(request, _parse(request.remote)):
         return False
     # The right-most value is the one our proxy set; anything before it the client could send.
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()

@@ -1,5 +1,5 @@
 """Security headers on every response (errors, static files and event streams included), and
-HTML pages rendered with the per-request nonce that lets their own scripts run under the CSP."""
+HTML pages rendered with a per-request nonce that lets their own scripts run under the CSP."""
 
 from __future__ import annotations
 
@@ -22,14 +22,26 @@ def csp_nonce(request: web.Request) -> str:
     return request[CSP_NONCE]
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str | None) -> str:
     """Only our own nonced scripts, our stylesheet and images; no inline code, no eval, no
-    plugins, no framing, no <base>, forms and fetches to this origin only."""
+    plugins, no framing, no <base>, forms and fetches to this origin only. A response that is
+    not a page of ours (JSON, files, the event stream, aiohttp's own errors) runs no script."""
+    scripts = f"'nonce-{nonce}'" if nonce else "'none'"
     return (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self'; "
+        f"default-src 'none'; script-src {scripts}; style-src 'self'; img-src 'self'; "
         "connect-src 'self'; form-action 'self'; object-src 'none'; base-uri 'none'; "
         "frame-ancestors 'none'"
     )
+
+
+# Most responses are API answers: their policy is made once.
+NO_SCRIPT_POLICY = content_security_policy(None)
+FIXED_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP level 2
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
 def render_page(
@@ -43,13 +55,14 @@ def render_page(
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the headers every response carries."""
+    """on_response_prepare: the headers every response carries; a rendered page's policy
+    names the nonce its <script> tags carry."""
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(csp_nonce(request))
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "same-origin"
-    headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP level 2
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    nonce = request.get(CSP_NONCE)
+    headers["Content-Security-Policy"] = (
+        content_security_policy(nonce) if nonce else NO_SCRIPT_POLICY
+    )
+    headers.update(FIXED_HEADERS)
     if is_https(request):
         headers["Strict-Transport-Security"] = HSTS
 
