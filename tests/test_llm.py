@@ -19,9 +19,10 @@ from tests.fake_ollama import (
     triage_for,
     unused_port_url,
 )
-from triage_hub.triage.llm import LLMResult, LLMUnavailable, make_client, probe, stream_triage
+from triage_hub.triage.llm import LLMResult, LLMUnavailable, make_client, stream_triage
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA, InvalidOutput, parse_triage
 from triage_hub.triage.prompt import CLOSE_TAG, OPEN_TAG, SYSTEM_PROMPT, build_messages
+from triage_hub.triage.status import check_llm
 
 TICKET = "I am furious: you charged my card twice this month. Fix my bill now!"
 
@@ -191,6 +192,11 @@ async def test_slow_drip_hits_the_overall_timeout(
     with pytest.raises(LLMUnavailable, match=r"^timeout: no complete answer within 0.3 s"):
         await triage(client, within=0.3, stall_timeout=0.2)
     await settled(fake)
+
+
+async def probe(client: ollama.AsyncClient, timeout: float = 2) -> bool:  # noqa: ASYNC109
+    """Whether /health would call Ollama reachable."""
+    return (await check_llm(client, "ollama", "mistral:7b", timeout)).reachable
 
 
 async def test_connection_refused() -> None:

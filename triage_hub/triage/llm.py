@@ -14,7 +14,6 @@ from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 from triage_hub.triage.prompt import build_messages
 
 CONNECT_TIMEOUT = 3.0
-PROBE_TIMEOUT = 5.0
 _MESSAGE_MAX_CHARS = 200
 # What the client raises when Ollama cannot be reached or the connection breaks; with
 # stream=True a refused connection surfaces as a bare httpx.ConnectError, not ConnectionError.
@@ -114,20 +113,6 @@ async def stream_triage(
         completion_tokens=final.eval_count,
         done_reason=final.done_reason,
     )
-
-
-async def probe(
-    client: ollama.AsyncClient,
-    *,
-    timeout: float = PROBE_TIMEOUT,  # noqa: ASYNC109 -- applied inside, like stream_triage's
-) -> bool:
-    """True when Ollama answers GET /api/tags within `timeout`."""
-    try:
-        async with asyncio.timeout(timeout):
-            await client.list()
-    except (TimeoutError, ollama.ResponseError, ValueError, *_TRANSPORT_ERRORS):
-        return False
-    return True
 
 
 async def _next_chunk(

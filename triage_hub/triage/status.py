@@ -32,6 +32,30 @@ def _same_model(wanted: str, listed: str) -> bool:
     return full(wanted) == full(listed)
 
 
+async def check_llm(
+    client: ollama.AsyncClient,
+    host: str,
+    model: str,
+    timeout: float = PROBE_TIMEOUT,  # noqa: ASYNC109 -- bounds the call inside
+) -> LLMReport:
+    """Ask GET /api/tags (within `timeout`): is Ollama there, and has it pulled `model`?"""
+    report = LLMReport(host=host, model=model, reachable=False, model_available=False)
+    try:
+        async with asyncio.timeout(timeout):
+            listed = await client.list()
+    except (TimeoutError, ConnectionError, httpx.TransportError) as exc:
+        report.error = f"unreachable: {type(exc).__name__}"
+        return report
+    except (ollama.ResponseError, ValueError) as exc:
+        report.error = f"bad answer: {exc}"[:200]
+        return report
+    report.reachable = True
+    report.model_available = any(_same_model(model, entry.model or "") for entry in listed.models)
+    if not report.model_available:
+        report.error = f"model not pulled: run `ollama pull {model}`"
+    return report
+
+
 class LLMStatus:
     """Probes GET /api/tags at most every few seconds."""
 
@@ -47,27 +71,6 @@ class LLMStatus:
         """The latest report, refreshed when older than CACHE_SECONDS."""
         async with self._lock:
             if self._report is None or time.monotonic() - self._checked_at > CACHE_SECONDS:
-                self._report = await self._probe()
+                self._report = await check_llm(self._client, self._host, self._model)
                 self._checked_at = time.monotonic()
             return self._report
-
-    async def _probe(self) -> LLMReport:
-        report = LLMReport(
-            host=self._host, model=self._model, reachable=False, model_available=False
-        )
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                listed = await self._client.list()
-        except (TimeoutError, ConnectionError, httpx.TransportError) as exc:
-            report.error = f"unreachable: {type(exc).__name__}"
-            return report
-        except (ollama.ResponseError, ValueError) as exc:
-            report.error = f"bad answer: {exc}"[:200]
-            return report
-        report.reachable = True
-        report.model_available = any(
-            _same_model(self._model, entry.model or "") for entry in listed.models
-        )
-        if not report.model_available:
-            report.error = f"model not pulled: run `ollama pull {self._model}`"
-        return report
