@@ -241,6 +241,9 @@ async def test_the_page_catches_up_after_the_event_stream_drops(
         await row(page, failed).click()
         dialog = page.locator("dialog.detail")
         await expect(dialog.locator(".last-error")).to_contain_text("less than or equal to 10")
+        # The stream's opening scheduled a re-fetch of the list (at most 250 ms after the last
+        # one): let it land now, or it would land during the outage and show the changes early.
+        await page.wait_for_timeout(500)
 
         # The outage: the server ends the open stream, and reconnects are refused until later.
         # (Chromium's offline emulation does not cut an open EventSource, so it cannot do this.)
