@@ -186,24 +186,31 @@ async def test_idle_and_absolute_timeouts(client: Client, database_url: str) -> 
 
 
 async def test_failed_logins_are_throttled_per_account_and_per_address(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    start_app: StartApp, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(login, "ACCOUNT_FAILURES", 3)
-    monkeypatch.setattr(login, "ADDRESS_FAILURES", 5)
-    async with browser_like(base(client)) as browser:
-        for _ in range(3):
-            assert (await log_in(browser, password="guess guess guess")).status == 401
-        # The account waits, even for the right password …
-        response = await log_in(browser)
-        assert response.status == 429
-        assert 1 <= int(response.headers["Retry-After"]) <= login.THROTTLE_WINDOW
-        assert "Too many failed logins" in await response.text()
-        # … while the address may still try other names, until its own limit.
-        assert (await log_in(browser, "someone-else", "guess guess guess")).status == 401
-        assert (await log_in(browser, "a-third", "guess guess guess")).status == 401
-        response = await log_in(browser, "a-fourth", "guess guess guess")
-        assert response.status == 429
-        assert "triage_session" not in response.cookies
+    monkeypatch.setattr(login, "FAILURE_LIMITS", {"pair": 3, "agent": 6, "address": 5})
+    # Behind a trusted proxy, X-Forwarded-For stands for the client's address.
+    app = await start_app(make_settings(database_url, TRIAGE_TRUSTED_PROXIES="127.0.0.1"))
+
+    async def attempt(address: str, name: str = TEST_AGENT, password: str = "a guess") -> int:
+        async with browser_like(base(app), headers={"X-Forwarded-For": address}) as browser:
+            response = await log_in(browser, name, password)
+            if response.status == 429:
+                assert 1 <= int(response.headers["Retry-After"]) <= login.THROTTLE_WINDOW
+                assert "Too many failed logins" in await response.text()
+            return response.status
+
+    assert [await attempt("198.51.100.1") for _ in range(3)] == [401, 401, 401]
+    # This address may not try this account any more, even with the right password …
+    assert await attempt("198.51.100.1", password=TEST_PASSWORD) == 429
+    # … but the agent, elsewhere, is not locked out by it:
+    assert await attempt("203.0.113.7", password=TEST_PASSWORD) == 303
+    # Guesses from many addresses add up on the account (the success cleared its count):
+    assert [await attempt(f"198.51.100.{n}") for n in range(10, 16)] == [401] * 6
+    assert await attempt("203.0.113.7", password=TEST_PASSWORD) == 429
+    # One address trying many names stops at the address's limit.
+    names = [f"someone-{n}" for n in range(6)]
+    assert [await attempt("192.0.2.9", name) for name in names] == [401] * 5 + [429]
 
 
 async def test_csrf_a_cookie_borne_change_needs_the_token_and_our_origin(

@@ -174,6 +174,6 @@ async def record_login_failure(db: Database, keys: list[str], window: float) -> 
     await db.fetchval(SQL["record_login_failure"], keys, window)
 
 
-async def clear_login_failures(db: Database, key: str) -> None:
+async def clear_login_failures(db: Database, keys: list[str]) -> None:
     """Forget an account's failures after a successful login."""
-    await db.fetchval(SQL["clear_login_failures"], key)
+    await db.fetchval(SQL["clear_login_failures"], keys)

@@ -37,10 +37,11 @@ from triage_hub.web.security import render_page
 
 log = logging.getLogger(__name__)
 
-# Failed logins inside this window count; beyond the limits the next attempt waits.
+# Failed logins inside this window count; past a limit the next attempt waits. The tight limit
+# is per account *from one address*: a guesser elsewhere cannot lock the agent out, while the
+# account's own limit (any address) still stops a guesser with many addresses.
 THROTTLE_WINDOW = 15 * 60
-ACCOUNT_FAILURES = 10
-ADDRESS_FAILURES = 30
+FAILURE_LIMITS = {"pair": 5, "agent": 50, "address": 30}
 SETUP_LINK_SECONDS = 24 * 3600
 FIRST_AGENT = "admin"  # the agent TRIAGE_ADMIN_PASSWORD creates
 
@@ -105,12 +106,14 @@ async def login(request: web.Request) -> web.Response:
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     next_path = local_path(str(form.get("next", "")))
     db = request.app[DATABASE]
-    account_key, address_key = f"agent:{name.lower()}", f"address:{client_address(request)}"
-    failures = await accounts.recent_login_failures(db, [account_key, address_key], THROTTLE_WINDOW)
-    wait = max(
-        _wait_seconds(failures[account_key], ACCOUNT_FAILURES),
-        _wait_seconds(failures[address_key], ADDRESS_FAILURES),
-    )
+    address = client_address(request)
+    keys = {
+        "pair": f"pair:{name.lower()} from {address}",
+        "agent": f"agent:{name.lower()}",
+        "address": f"address:{address}",
+    }
+    failures = await accounts.recent_login_failures(db, list(keys.values()), THROTTLE_WINDOW)
+    wait = max(_wait_seconds(failures[key], FAILURE_LIMITS[kind]) for kind, key in keys.items())
     if wait:
         minutes = math.ceil(wait / 60)
         error = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
@@ -122,19 +125,19 @@ async def login(request: web.Request) -> web.Response:
         verify_password, candidate.password_hash if candidate else None, password
     )
     if not matches or candidate is None:
-        await accounts.record_login_failure(db, [account_key, address_key], THROTTLE_WINDOW)
-        log.info("failed login for %r from %s", name[:64], client_address(request))
+        await accounts.record_login_failure(db, list(keys.values()), THROTTLE_WINDOW)
+        log.info("failed login for %r from %s", name[:64], address)
         return _login_page(request, next_path, name, "Wrong name or password.", 401)
     if candidate.disabled:
         error = "This account is disabled. Ask an administrator to enable it."
         return _login_page(request, next_path, name, error, 403)
-    await accounts.clear_login_failures(db, account_key)
+    await accounts.clear_login_failures(db, [keys["pair"], keys["agent"]])
     if needs_rehash(candidate.password_hash):
         new_hash = await _off_loop(hash_password, password)
         await accounts.update_password_hash(db, candidate.id, new_hash)
     response = web.HTTPSeeOther(next_path)
     await _start_session(request, response, candidate.id)
-    log.info("agent %s logged in from %s", candidate.name, client_address(request))
+    log.info("agent %s logged in from %s", candidate.name, address)
     raise response
 
 

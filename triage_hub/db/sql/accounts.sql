@@ -134,4 +134,4 @@ WITH swept AS (
 INSERT INTO login_failures (key) SELECT unnest($1::text[]);
 
 -- name: clear_login_failures
-DELETE FROM login_failures WHERE key = $1;
+DELETE FROM login_failures WHERE key = ANY($1::text[]);
