@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -49,7 +51,10 @@ class Settings(BaseSettings):
     db_connect_attempts: int = Field(10, ge=1, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
     log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
     admin_password: SecretStr | None = Field(
-        None, min_length=8, max_length=1024, alias="TRIAGE_ADMIN_PASSWORD"
+        None,
+        min_length=PASSWORD_MIN_CHARS,
+        max_length=PASSWORD_MAX_CHARS,
+        alias="TRIAGE_ADMIN_PASSWORD",
     )
     session_idle_minutes: float = Field(60.0, gt=0, alias="TRIAGE_SESSION_IDLE_MINUTES")
     session_max_hours: float = Field(12.0, gt=0, alias="TRIAGE_SESSION_MAX_HOURS")

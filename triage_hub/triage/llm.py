@@ -17,7 +17,7 @@ CONNECT_TIMEOUT = 3.0
 _MESSAGE_MAX_CHARS = 200
 # What the client raises when Ollama cannot be reached or the connection breaks; with
 # stream=True a refused connection surfaces as a bare httpx.ConnectError, not ConnectionError.
-_TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError)
+TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError)
 
 
 class LLMUnavailable(Exception):
@@ -99,7 +99,7 @@ async def stream_triage(
         raise LLMUnavailable(f"timeout: no complete answer within {timeout:g} s") from None
     except ollama.ResponseError as exc:
         raise _response_error(exc, model) from None
-    except _TRANSPORT_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc) from None
     if final is None:
         # The stream ended cleanly but without its done chunk: a transport fault, as a cut-off.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import ollama
 from pydantic import BaseModel
+
+from triage_hub.triage.llm import TRANSPORT_ERRORS
 
 PROBE_TIMEOUT = 2.0
 CACHE_SECONDS = 5.0
@@ -43,7 +44,7 @@ async def check_llm(
     try:
         async with asyncio.timeout(timeout):
             listed = await client.list()
-    except (TimeoutError, ConnectionError, httpx.TransportError) as exc:
+    except (TimeoutError, *TRANSPORT_ERRORS) as exc:
         report.error = f"unreachable: {type(exc).__name__}"
         return report
     except (ollama.ResponseError, ValueError) as exc:

@@ -82,16 +82,24 @@ async def _form_text(request: web.Request) -> str | None:
     return raw.replace("\r\n", "\n") if isinstance(raw, str) else None
 
 
+def _form_again(
+    request: web.Request, text: str, errors: list[str], status: int, retry_after: int | None = None
+) -> web.Response:
+    """The form again, with the text kept and what went wrong (and when to retry)."""
+    response = render_page(request, "submit.html", _form_context(text, errors), status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def _form_try_later(request: web.Request, text: str, error: TryLater) -> web.Response:
-    """The form again, with the text kept, a sentence for people and Retry-After."""
+    """The form again after a refusal that passes with time, in a sentence for people."""
     if isinstance(error, RateLimited):
         reason = "You have sent several messages in a short time."
     else:
         reason = "We are receiving more messages than we can handle right now."
     errors = [f"{reason} Please try again in {error.retry_after} seconds."]
-    response = render_page(request, "submit.html", _form_context(text, errors), error.status)
-    response.headers["Retry-After"] = str(error.retry_after)
-    return response
+    return _form_again(request, text, errors, error.status, error.retry_after)
 
 
 async def submit_form_post(request: web.Request) -> web.Response:
@@ -104,17 +112,14 @@ async def submit_form_post(request: web.Request) -> web.Response:
     try:
         body = TicketIn.model_validate({"message": text})
     except ValidationError as error:
-        context = _form_context(text or "", _form_errors(error))
-        return render_page(request, "submit.html", context, 400)
+        return _form_again(request, text or "", _form_errors(error), 400)
     try:
         created = await submit_ticket(request.app, body.message)
     except BacklogFull as error:
         return _form_try_later(request, text or "", error)
     except DatabaseUnavailable:
         errors = ["We could not store your message just now. Please try again in a moment."]
-        response = render_page(request, "submit.html", _form_context(text or "", errors), 503)
-        response.headers["Retry-After"] = str(DatabaseUnavailable.retry_after)
-        return response
+        return _form_again(request, text or "", errors, 503, DatabaseUnavailable.retry_after)
     raise web.HTTPSeeOther(f"/submit/{created.ticket_id}")
 
 
