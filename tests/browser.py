@@ -30,6 +30,8 @@ from playwright.async_api import (
 )
 
 from tests.auth import TEST_AGENT, TEST_PASSWORD
+from tests.conftest import make_settings
+from triage_hub.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -53,6 +55,20 @@ RECORD_CSP_VIOLATIONS = """
     document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(
         e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile));
 """
+
+
+Server = Any  # pytest-aiohttp's aiohttp_server factory and the TestServer it returns
+
+
+async def serve(aiohttp_server: Server, database_url: str, **settings: Any) -> str:
+    """The whole app on a real port; returns its base URL (no trailing slash)."""
+    app = create_app(make_settings(database_url, **settings), database_url)
+    return base_url(await aiohttp_server(app))
+
+
+def base_url(server: Server) -> str:
+    """A TestServer's URL without the trailing slash."""
+    return str(server.make_url("")).rstrip("/")
 
 
 def chromium_or_skip() -> str:

@@ -7,18 +7,20 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 from playwright.async_api import Page, expect
 
 from tests.auth import AUTH
 from tests.browser import (
+    Server,
+    base_url,
     insert_ticket,
     launch_browser,
     new_context,
     open_page,
     row,
+    serve,
     set_triage,
     wait_live,
 )
@@ -29,25 +31,11 @@ from tests.waiting import fetch_ticket, wait_for_statuses
 from triage_hub.app import create_app
 from triage_hub.keys import EVENT_HUB
 
-Server = Any  # pytest-aiohttp's aiohttp_server factory and the TestServer it returns
-
-
-async def serve(aiohttp_server: Server, database_url: str, **settings: Any) -> str:
-    """The whole app on a real port; returns its base URL (no trailing slash)."""
-    app = create_app(make_settings(database_url, **settings), database_url)
-    server = await aiohttp_server(app)
-    return base_url(server)
-
-
-def base_url(server: Server) -> str:
-    """A TestServer's URL without the trailing slash."""
-    return str(server.make_url("")).rstrip("/")
-
 
 async def serve_engine(aiohttp_server: Server, database_url: str, fake: FakeOllama) -> str:
     """The app with 4 claimers talking to the fake Ollama."""
     server = await aiohttp_server(create_app(engine_settings(database_url, fake), database_url))
-    return str(server.make_url("")).rstrip("/")
+    return base_url(server)
 
 
 # Every text the streaming draft shows, recorded as it changes (too quick to poll for).

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import asyncpg
 from playwright.async_api import Route, expect
 
-from tests.browser import launch_browser, new_context, open_page
-from tests.conftest import make_settings
-from triage_hub.app import create_app
-
-Server = Any
-
-
-async def serve(database_url: str, aiohttp_server: Server) -> str:
-    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
-    return str(server.make_url("")).rstrip("/")
+from tests.browser import Server, launch_browser, new_context, open_page, serve
 
 
 async def stored_messages(database_url: str) -> list[str]:
@@ -45,7 +35,7 @@ async def busy(route: Route) -> None:
 async def test_the_rule_is_shown_as_you_type_and_errors_inline(
     database_url: str, aiohttp_server: Server
 ) -> None:
-    base = await serve(database_url, aiohttp_server)
+    base = await serve(aiohttp_server, database_url)
     async with launch_browser() as browser:
         context = await new_context(browser)
         page, watch = await open_page(context, f"{base}/submit")
@@ -96,7 +86,7 @@ async def test_the_rule_is_shown_as_you_type_and_errors_inline(
 
 
 async def test_the_form_works_without_javascript(database_url: str, aiohttp_server: Server) -> None:
-    base = await serve(database_url, aiohttp_server)
+    base = await serve(aiohttp_server, database_url)
     async with launch_browser() as browser:
         context = await new_context(browser, java_script_enabled=False)
         page, watch = await open_page(context, f"{base}/submit")

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import asyncpg
 from playwright.async_api import expect
 
 from tests.auth import TEST_AGENT
-from tests.browser import launch_browser, log_in, new_context, open_page, screenshot, wait_live
-from tests.conftest import make_settings
+from tests.browser import (
+    Server,
+    launch_browser,
+    log_in,
+    new_context,
+    open_page,
+    screenshot,
+    serve,
+    wait_live,
+)
 from tests.factories import insert_tickets
-from triage_hub.app import create_app
-
-Server = Any
-
-
-async def serve(aiohttp_server: Server, database_url: str, **settings: Any) -> str:
-    """The app on a real port; its base URL."""
-    app = create_app(make_settings(database_url, **settings), database_url)
-    return str((await aiohttp_server(app)).make_url("")).rstrip("/")
+from tests.waiting import sql
 
 
 async def test_log_in_work_and_log_out(database_url: str, aiohttp_server: Server) -> None:
@@ -53,11 +51,7 @@ async def test_an_ended_session_sends_the_dashboard_back_to_login(
         context = await new_context(browser)
         page, watch = await open_page(context, f"{base}/dashboard?status=failed")
         await wait_live(page)
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute("DELETE FROM agent_sessions")  # e.g. `agent disable` elsewhere
-        finally:
-            await conn.close()
+        await sql(database_url, "DELETE FROM agent_sessions")  # e.g. `agent disable` elsewhere
         watch.allow(r"401")  # the refused list request, as Chromium logs it
         await page.locator("#status-filter").select_option("all")
         await page.wait_for_url(re.compile(r"/login\?next=%2Fdashboard"))

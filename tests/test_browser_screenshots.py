@@ -13,17 +13,15 @@ from playwright.async_api import Page, expect
 from tests.browser import (
     DESKTOP,
     PHONE,
+    Server,
     insert_ticket,
     launch_browser,
     new_context,
     open_page,
     screenshot,
+    serve,
     set_triage,
 )
-from tests.conftest import make_settings
-from triage_hub.app import create_app
-
-Server = Any
 
 REPLY = (
     "Hello Dana,\n\nWe are **sorry** about the double charge. The second payment has been "
@@ -112,8 +110,7 @@ async def unnamed_controls(page: Page) -> list[str]:
 
 async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Server) -> None:
     first = await seed(database_url)
-    server = await aiohttp_server(create_app(make_settings(database_url), database_url))
-    base = str(server.make_url("")).rstrip("/")
+    base = await serve(aiohttp_server, database_url)
     async with launch_browser() as browser:
         for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
             context = await new_context(browser, viewport)
