@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS tickets (
         status <> 'RESOLVED' OR (resolved_at IS NOT NULL AND ai_draft <> ''))
 );
 
+-- Hand-backs: calls that failed in a way the ticket may cause (issue 9). Counted apart from
+-- attempts (invalid answers), so a poison ticket ends FAILED instead of looping for ever.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS handbacks integer NOT NULL DEFAULT 0
+    CHECK (handbacks >= 0);
+-- when the first of those calls began: the LLM must have answered others since, or it is an outage
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS failing_since timestamptz;
+
 -- Claims churn the hot rows: vacuum them early and leave room for HOT updates.
 ALTER TABLE tickets SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,
                          autovacuum_analyze_scale_factor = 0.02);

@@ -114,7 +114,7 @@ async def test_a_late_writer_is_fenced_off(database_url: str) -> None:
             "Technical", 3, "High", "A reply long enough to be a draft.", "{}", "m", 1.0, 2.0, 1, 1
         )
         assert await claims.renew_lease(db, first, 60) is False
-        assert await claims.complete_ticket(db, first, triage) is False
+        assert await claims.complete_ticket(db, first, triage) is None
         assert await claims.release_ticket(db, first, reason="late") is False
         assert (
             await claims.retry_or_fail_ticket(
@@ -130,7 +130,7 @@ async def test_a_late_writer_is_fenced_off(database_url: str) -> None:
         )
         row = await fetch_ticket(database_url, ticket_id)
         assert (row["status"], row["claimed_by"], row["attempts"]) == ("PROCESSING", "second", 2)
-        assert await claims.complete_ticket(db, second, triage) is True
+        assert await claims.complete_ticket(db, second, triage) is not None
     finally:
         await pool.close()
 

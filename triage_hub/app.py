@@ -32,10 +32,12 @@ from triage_hub.keys import (
     METRICS,
     NOTIFIER,
     SETTINGS,
+    SUPERVISOR,
     WAKEUP,
 )
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
+from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
 from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.drafts import DraftStreamer
@@ -73,10 +75,11 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[NOTIFIER] = notifier = Notifier(db)
     app[BREAKER] = breaker = CircuitBreaker()
     app[EVENT_HUB] = hub = EventHub()
+    app[SUPERVISOR] = supervisor = Supervisor(app[METRICS])
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
     app[CLAIMERS] = claimers = ClaimerPool(
-        settings, db, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db)
+        settings, db, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db), supervisor
     )
 
     def new_tickets(_payload: str) -> None:
@@ -97,8 +100,8 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         keepalive=max(settings.poll_seconds, 10),
     )
     background = [
-        asyncio.create_task(notifier.run(), name="notifier"),
-        asyncio.create_task(listener.run(), name="listener"),
+        supervisor.start("notifier", "notifier", notifier.run),
+        supervisor.start("listener", "listener", listener.run),
     ]
     # Serve once LISTEN is in place, so the first events reach the first dashboards.
     with contextlib.suppress(TimeoutError):
@@ -109,11 +112,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         hub.close()
         await claimers.stop()
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await supervisor.stop(background)
         await client.close()  # type: ignore[no-untyped-call]
 
 

@@ -12,6 +12,7 @@ from triage_hub.db.pool import Database
 from triage_hub.events import EventHub
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
+from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
 from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.status import LLMStatus
@@ -29,6 +30,7 @@ BREAKER = web.AppKey("breaker", CircuitBreaker)
 LLM_STATUS = web.AppKey("llm_status", LLMStatus)
 CLAIMERS = web.AppKey("claimers", ClaimerPool)
 METRICS = web.AppKey("metrics", Metrics)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
 ACCESS_RULES = web.AppKey("access_rules", AccessRules)
 INTAKE_LIMITS: web.AppKey[IntakeLimits] = web.AppKey("intake_limits")

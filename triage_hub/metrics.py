@@ -27,8 +27,8 @@ class Metrics:
             self.intake_rejected.labels(reason)  # exported as 0 before the first refusal
         self.triage_outcomes = Counter(
             "triage_outcomes",
-            "Ends of a claim: completed, retry (invalid answer), failed, handed_back (Ollama "
-            "fault or shutdown), lease_lost.",
+            "Ends of a claim: completed, retry (invalid answer), failed, handed_back (no answer "
+            "from the LLM, or shutdown), lease_lost.",
             ["outcome"],
             registry=self.registry,
         )
@@ -57,6 +57,24 @@ class Metrics:
         self.llm_paused = Gauge(
             "triage_llm_paused",
             "1 while the circuit breaker holds claims back (Ollama down).",
+            registry=self.registry,
+        )
+        self.tasks_configured = Gauge(
+            "triage_background_tasks_configured",
+            "Background tasks started, by kind (claimer, reaper, listener, notifier).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.tasks_live = Gauge(
+            "triage_background_tasks_live",
+            "Background tasks running now, by kind; below configured while one restarts.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.task_restarts = Counter(
+            "triage_background_task_restarts",
+            "Background tasks that died and were started again, by kind.",
+            ["kind"],
             registry=self.registry,
         )
         self.tickets = Gauge(

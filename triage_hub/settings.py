@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     model: str = Field("mistral:7b", min_length=1, alias="TRIAGE_MODEL")
     claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
     max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
+    max_handbacks: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_HANDBACKS")
     llm_timeout: float = Field(90.0, gt=0, alias="TRIAGE_LLM_TIMEOUT")
     lease_seconds: float = Field(60.0, gt=0, alias="TRIAGE_LEASE_SECONDS")
     poll_seconds: float = Field(2.0, gt=0, alias="TRIAGE_POLL_SECONDS")

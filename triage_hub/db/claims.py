@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
 
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
@@ -19,6 +22,16 @@ class Claim:
     user_message: str
     attempt: int
     token: uuid.UUID
+    handbacks: int  # calls of earlier claims that failed in a way the ticket may cause
+    failing_since: datetime  # when the first call handed back began, or this claim did
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An outcome written under a live lease: the new status, and when (the database's clock)."""
+
+    status: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -44,12 +57,23 @@ def _raw(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
-async def claim_next_ticket(db: Database, claimer: str, lease_seconds: float) -> Claim | None:
-    """Lease the oldest claimable PENDING ticket, or None when there is none."""
-    row = await db.fetchrow(SQL["claim_next_ticket"], claimer, lease_seconds)
+async def claim_next_ticket(
+    db: Database, claimer: str, lease_seconds: float, *, probe: bool = False
+) -> Claim | None:
+    """Lease the oldest claimable PENDING ticket (for a `probe`, the least failed one first),
+    or None when there is none."""
+    query = SQL["claim_probe_ticket"] if probe else SQL["claim_next_ticket"]
+    row = await db.fetchrow(query, claimer, lease_seconds)
     if row is None:
         return None
-    return Claim(row["id"], row["user_message"], row["attempts"], row["claim_token"])
+    return Claim(
+        row["id"],
+        row["user_message"],
+        row["attempts"],
+        row["claim_token"],
+        row["handbacks"],
+        row["failing_since"],
+    )
 
 
 async def renew_lease(db: Database, claim: Claim, lease_seconds: float) -> bool:
@@ -60,8 +84,8 @@ async def renew_lease(db: Database, claim: Claim, lease_seconds: float) -> bool:
     )
 
 
-async def complete_ticket(db: Database, claim: Claim, triage: Triage) -> bool:
-    """PROCESSING -> COMPLETED; False when the lease was lost (nothing is written)."""
+async def complete_ticket(db: Database, claim: Claim, triage: Triage) -> Stored | None:
+    """PROCESSING -> COMPLETED; None when the lease was lost (nothing is written)."""
     row = await db.fetchrow(
         SQL["complete_ticket"],
         claim.ticket_id,
@@ -77,7 +101,7 @@ async def complete_ticket(db: Database, claim: Claim, triage: Triage) -> bool:
         triage.prompt_tokens,
         triage.completion_tokens,
     )
-    return row is not None
+    return _stored(row)
 
 
 async def retry_or_fail_ticket(
@@ -89,7 +113,7 @@ async def retry_or_fail_ticket(
     model: str,
     backoff_seconds: float,
     max_attempts: int,
-) -> str | None:
+) -> Stored | None:
     """After an invalid answer: PENDING again after a backoff, or FAILED; None if fenced off."""
     row = await db.fetchrow(
         SQL["retry_or_fail_ticket"],
@@ -100,6 +124,30 @@ async def retry_or_fail_ticket(
         backoff_seconds,
         max_attempts,
         model,
+    )
+    return _stored(row)
+
+
+async def hand_back_ticket(
+    db: Database,
+    claim: Claim,
+    *,
+    reason: str,
+    raw_response: str | None,
+    backoff_seconds: float,
+    give_up: bool,
+) -> str | None:
+    """After a call that failed in a way the ticket may cause: PENDING after a backoff, or
+    FAILED when `give_up`; None if fenced off."""
+    row = await db.fetchrow(
+        SQL["hand_back_ticket"],
+        claim.ticket_id,
+        claim.token,
+        reason,
+        _raw(raw_response),
+        backoff_seconds,
+        "FAILED" if give_up else "PENDING",
+        claim.failing_since,
     )
     return None if row is None else str(row["status"])
 
@@ -123,6 +171,10 @@ async def reap_expired_leases(db: Database, max_attempts: int) -> list[tuple[uui
 async def notify_new_tickets(db: Database) -> None:
     """Tell every replica's listener that tickets are waiting."""
     await db.fetchval(SQL["notify_new_tickets"])
+
+
+def _stored(row: asyncpg.Record | None) -> Stored | None:
+    return None if row is None else Stored(str(row["status"]), row["updated_at"])
 
 
 def _ms(value: float | None) -> int | None:

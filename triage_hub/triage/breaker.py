@@ -1,25 +1,34 @@
-"""A circuit breaker in front of Ollama: after an infrastructure fault, one probe at a time."""
+"""A circuit breaker in front of the LLM: after an outage, one probe at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
+import uuid
+from collections.abc import AsyncIterator
 
 log = logging.getLogger(__name__)
 
+# Failures that may be a ticket's own (a timeout, a stall, a 5xx) open the breaker only when this
+# many different tickets fail in a row: one poison ticket must not pause every claimer.
+SUSPECT_TICKETS_TO_OPEN = 2
 
-class Permit(enum.Enum):
-    """What a claimer may do: claim as usual, or claim as the one probe of a tripped breaker."""
 
-    NORMAL = "normal"
-    PROBE = "probe"
+class Permit:
+    """Leave to make one call: as usual, or as the one probe of an open breaker. Settled once,
+    by `succeeded` or `failed`; the breaker's `permit()` block settles what is left unsettled."""
+
+    __slots__ = ("probe", "settled")
+
+    def __init__(self, probe: bool) -> None:
+        self.probe = probe
+        self.settled = False
 
 
 class CircuitBreaker:
-    """Closed: every claimer calls Ollama. Open: claimers wait; after a backoff one claim goes
+    """Closed: every claimer calls the LLM. Open: claimers wait; after a backoff one claim goes
     ahead as the probe; its success closes the breaker, its failure doubles the backoff."""
 
     def __init__(self, *, first_delay: float = 1.0, max_delay: float = 30.0) -> None:
@@ -30,46 +39,63 @@ class CircuitBreaker:
         self._delay = first_delay
         self._retry_at = 0.0
         self._probing = False
+        self._suspects: set[uuid.UUID] = set()
 
-    async def acquire(self, stopping: asyncio.Event) -> Permit | None:
-        """Wait until a claim may go ahead; None when stopping."""
+    @contextlib.asynccontextmanager
+    async def permit(self, stopping: asyncio.Event) -> AsyncIterator[Permit | None]:
+        """A permit for the block (None when stopping). However the block ends — nothing to
+        claim, a database error, a bug — an unsettled probe is given back, so the breaker can
+        never stay open waiting for a probe that will not report."""
+        permit = await self._acquire(stopping)
+        try:
+            yield permit
+        finally:
+            if permit is not None and not permit.settled:
+                self._settle(permit)
+
+    async def _acquire(self, stopping: asyncio.Event) -> Permit | None:
         while not stopping.is_set():
             if not self.is_open:
-                return Permit.NORMAL
+                return Permit(probe=False)
             if not self._probing and time.monotonic() >= self._retry_at:
                 self._probing = True
-                return Permit.PROBE
+                return Permit(probe=True)
             wait = max(0.01, min(0.25, self._retry_at - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait)
         return None
 
-    def abandon(self, permit: Permit) -> None:
-        """The permit was not used (nothing to claim): let another claimer probe."""
-        if permit is Permit.PROBE:
+    def _settle(self, permit: Permit) -> None:
+        permit.settled = True
+        if permit.probe:
             self._probing = False
 
     def succeeded(self, permit: Permit) -> None:
-        """Ollama answered."""
-        if permit is Permit.PROBE:
-            self._probing = False
+        """The LLM answered."""
+        self._settle(permit)
+        self._suspects.clear()
         if self.is_open:
-            log.info("Ollama answers again; claims resume")
+            log.info("the LLM answers again; claims resume")
         self.is_open = False
         self.last_error = None
         self._delay = self.first_delay
 
-    def failed(self, permit: Permit, error: str) -> bool:
-        """Ollama failed (an infrastructure fault); True when this opened the breaker."""
+    def failed(self, permit: Permit, error: str, suspect: uuid.UUID | None = None) -> bool:
+        """The LLM gave no answer; `suspect` is the ticket when it may be the cause. True when
+        this opened the breaker."""
+        self._settle(permit)
         self.last_error = error
-        if permit is Permit.PROBE:
-            self._probing = False
+        if permit.probe:
             self._delay = min(self._delay * 2, self.max_delay)
             self._retry_at = time.monotonic() + self._delay
-            log.info("Ollama still unavailable (%s); next probe in %.1fs", error, self._delay)
+            log.info("the LLM is still unavailable (%s); next probe in %.1fs", error, self._delay)
             return False
         if self.is_open:
             return False
+        if suspect is not None:
+            self._suspects.add(suspect)
+            if len(self._suspects) < SUSPECT_TICKETS_TO_OPEN:
+                return False
         self.is_open = True
         self._delay = self.first_delay
         self._retry_at = time.monotonic() + self._delay

@@ -10,24 +10,16 @@ from dataclasses import dataclass
 import httpx
 import ollama
 
+from triage_hub.triage.faults import Cause, LLMUnavailable
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 from triage_hub.triage.prompt import build_messages
 
+__all__ = ["TRANSPORT_ERRORS", "LLMResult", "LLMUnavailable", "make_client", "stream_triage"]
+
 CONNECT_TIMEOUT = 3.0
-_MESSAGE_MAX_CHARS = 200
 # What the client raises when Ollama cannot be reached or the connection breaks; with
 # stream=True a refused connection surfaces as a bare httpx.ConnectError, not ConnectionError.
 TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError)
-
-
-class LLMUnavailable(Exception):
-    """Ollama could not give an answer: an infrastructure fault, not the ticket's."""
-
-    def __init__(self, message: str, *, model_missing: bool = False) -> None:
-        message = message if len(message) <= _MESSAGE_MAX_CHARS else message[:199] + "…"
-        super().__init__(message)
-        self.message = message
-        self.model_missing = model_missing
 
 
 @dataclass
@@ -96,14 +88,16 @@ async def stream_triage(
                 # Closing the generator closes the HTTP response, also when we cut it off.
                 await _close(stream)
     except TimeoutError:
-        raise LLMUnavailable(f"timeout: no complete answer within {timeout:g} s") from None
+        raise LLMUnavailable(
+            f"timeout: no complete answer within {timeout:g} s", Cause.TIMEOUT
+        ) from None
     except ollama.ResponseError as exc:
         raise _response_error(exc, model) from None
     except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc) from None
     if final is None:
         # The stream ended cleanly but without its done chunk: a transport fault, as a cut-off.
-        raise LLMUnavailable("Ollama's stream ended before the answer was done")
+        raise LLMUnavailable("Ollama's stream ended before the answer was done", Cause.BROKEN)
     return LLMResult(
         text="".join(parts),
         model=final.model or model,
@@ -126,10 +120,14 @@ async def _next_chunk(
         return None
     except TimeoutError:
         # Only this inner deadline surfaces here; the outer one arrives as a cancellation.
-        raise LLMUnavailable(f"timeout: stream stalled for {stall_timeout:g} s") from None
+        raise LLMUnavailable(
+            f"timeout: stream stalled for {stall_timeout:g} s", Cause.STALLED
+        ) from None
     except ValueError as exc:
         # A line that is not JSON, or not a chat chunk (json and pydantic errors are ValueErrors).
-        raise LLMUnavailable(f"malformed stream from Ollama: {_describe(exc)}") from None
+        raise LLMUnavailable(
+            f"malformed stream from Ollama: {_describe(exc)}", Cause.BROKEN
+        ) from None
 
 
 async def _close(stream: AsyncIterator[ollama.ChatResponse]) -> None:
@@ -142,25 +140,27 @@ def _response_error(exc: ollama.ResponseError, model: str) -> LLMUnavailable:
     status = exc.status_code
     if status == 404:
         return LLMUnavailable(
-            f"model {model!r} not found on Ollama: {exc.error}", model_missing=True
+            f"model {model!r} not found on Ollama: {exc.error}", Cause.MODEL_MISSING
         )
     if status == -1:
         # An {"error": ...} line after the 200 header: the runner failed mid-answer.
-        return LLMUnavailable(f"Ollama failed mid-stream: {exc.error}")
-    if status == 503:
-        return LLMUnavailable(f"Ollama busy (503): {exc.error}")
+        return LLMUnavailable(f"Ollama failed mid-stream: {exc.error}", Cause.BROKEN)
+    if status in (429, 503):
+        return LLMUnavailable(f"Ollama busy ({status}): {exc.error}", Cause.BUSY)
     if status >= 500:
-        return LLMUnavailable(f"Ollama server error ({status}): {exc.error}")
-    return LLMUnavailable(f"Ollama rejected the request ({status}): {exc.error}")
+        return LLMUnavailable(f"Ollama server error ({status}): {exc.error}", Cause.SERVER_ERROR)
+    return LLMUnavailable(
+        f"Ollama rejected the request ({status}): {exc.error}", Cause.REJECTED
+    )
 
 
 def _transport_error(exc: Exception) -> LLMUnavailable:
-    if isinstance(exc, ConnectionError | httpx.ConnectError):
-        return LLMUnavailable(f"Ollama unreachable: {_describe(exc)}")
+    if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
+        return LLMUnavailable(f"Ollama unreachable: {_describe(exc)}", Cause.UNREACHABLE)
     if isinstance(exc, httpx.TimeoutException):
-        return LLMUnavailable(f"timeout: Ollama went quiet ({_describe(exc)})")
+        return LLMUnavailable(f"timeout: Ollama went quiet ({_describe(exc)})", Cause.STALLED)
     # Includes a stream cut off before its done chunk (RemoteProtocolError).
-    return LLMUnavailable(f"connection to Ollama broke: {_describe(exc)}")
+    return LLMUnavailable(f"connection to Ollama broke: {_describe(exc)}", Cause.BROKEN)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,36 +1,67 @@
-"""GET /health: is this process usable?"""
+"""GET /health: is this process usable? Public in short, for agents in detail."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
 from triage_hub import __version__
 from triage_hub.errors import DatabaseUnavailable
-from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS
+from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS, SUPERVISOR
+from triage_hub.triage.status import LLMReport
+from triage_hub.web.auth import principal
 from triage_hub.web.responses import json_response
+
+
+async def _asked_by_agent(request: web.Request) -> bool:
+    try:
+        return await principal(request) is not None
+    except DatabaseUnavailable:
+        return False
+
+
+def _details(app: web.Application, llm: LLMReport) -> dict[str, Any]:
+    """What agents see besides the public answer: versions, hosts, errors, the live tasks."""
+    supervisor, breaker = app[SUPERVISOR], app[BREAKER]
+    return {
+        "version": __version__,
+        "llm": llm.model_dump(),
+        "claimers": {
+            "configured": app[SETTINGS].claimers,
+            "live": supervisor.live("claimer"),
+            "in_flight": len(app[CLAIMERS].in_flight),
+            "paused": breaker.is_open,
+            "last_error": breaker.last_error,
+        },
+        "background": {
+            kind: {
+                "configured": supervisor.configured(kind),
+                "live": supervisor.live(kind),
+                "restarts": supervisor.restarts(kind),
+            }
+            for kind in supervisor.kinds()
+        },
+    }
 
 
 async def health(request: web.Request) -> web.Response:
     """200 when the database answers, 503 (with Retry-After) when it does not.
 
     The LLM's state is reported but does not fail the check: tickets keep being accepted while
-    Ollama is down, and the claimers resume by themselves when it is back.
+    it is down. Anyone sees the status, the database and whether the LLM answers; hosts, model,
+    errors and the background tasks only an agent (they tell an attacker what runs inside).
     """
     app = request.app
     database_ok = await app[DATABASE].ping()
     llm = await app[LLM_STATUS].report()
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if database_ok else "unavailable",
-        "version": __version__,
         "database": "ok" if database_ok else "unreachable",
-        "llm": llm.model_dump(),
-        "claimers": {
-            "configured": app[SETTINGS].claimers,
-            "in_flight": len(app[CLAIMERS].in_flight),
-            "paused": app[BREAKER].is_open,
-            "last_error": app[BREAKER].last_error,
-        },
+        "llm": {"reachable": llm.reachable},
     }
+    if database_ok and await _asked_by_agent(request):
+        body.update(_details(app, llm))
     if database_ok:
         return json_response(body)
     return json_response(

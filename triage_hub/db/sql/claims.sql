@@ -21,7 +21,32 @@ SET status = 'PROCESSING',
     last_error = NULL
 FROM next
 WHERE t.id = next.id
-RETURNING t.id, t.user_message, t.attempts, t.claim_token;
+RETURNING t.id, t.user_message, t.attempts, t.claim_token, t.handbacks,
+          coalesce(t.failing_since, now()) AS failing_since;
+
+-- name: claim_probe_ticket
+-- The same lease for the one probe of an open circuit breaker: the ticket that failed least
+-- often first, so that a poison ticket (whose every call fails) cannot keep the breaker open by
+-- being the oldest. Sorts the backlog: it runs at most once per probe, seconds apart.
+WITH next AS (
+    SELECT id
+    FROM tickets
+    WHERE status = 'PENDING' AND available_at <= now()
+    ORDER BY handbacks, created_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tickets AS t
+SET status = 'PROCESSING',
+    attempts = t.attempts + 1,
+    claim_token = gen_random_uuid(),
+    claimed_by = $1,
+    lease_expires_at = now() + make_interval(secs => $2),
+    last_error = NULL
+FROM next
+WHERE t.id = next.id
+RETURNING t.id, t.user_message, t.attempts, t.claim_token, t.handbacks,
+          coalesce(t.failing_since, now()) AS failing_since;
 
 -- name: renew_lease
 -- The heartbeat: extends a live claim; no row back means the lease was lost.
@@ -35,9 +60,10 @@ UPDATE tickets
 SET status = 'COMPLETED', category = $3, sentiment = $4, urgency = $5, ai_draft = $6,
     raw_ai_response = $7, model = $8, first_token_ms = $9, total_ms = $10,
     prompt_tokens = $11, completion_tokens = $12, last_error = NULL,
+    handbacks = 0, failing_since = NULL,
     claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
 WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
-RETURNING status;
+RETURNING status, updated_at;
 
 -- name: retry_or_fail_ticket
 -- An invalid answer spends the attempt: back to PENDING after a backoff ($5 seconds), or
@@ -48,10 +74,26 @@ SET status = CASE WHEN attempts >= $6 THEN 'FAILED' ELSE 'PENDING' END,
     last_error = $3, raw_ai_response = $4, model = $7,
     claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
 WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
+RETURNING status, updated_at;
+
+-- name: hand_back_ticket
+-- The call failed in a way the ticket may cause (a timeout, a stall, a broken stream, a 5xx):
+-- the attempt is refunded but the hand-back counts, and the ticket waits $5 seconds so that the
+-- others go first; $6 is 'PENDING', or 'FAILED' when the retry policy gives up (the attempt
+-- then stays spent, so the ticket shows what it cost).
+UPDATE tickets
+SET status = $6,
+    attempts = CASE WHEN $6 = 'FAILED' THEN attempts ELSE greatest(attempts - 1, 0) END,
+    handbacks = handbacks + 1, failing_since = coalesce(failing_since, $7),
+    available_at = now() + make_interval(secs => $5),
+    last_error = $3, raw_ai_response = coalesce($4, raw_ai_response),
+    claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'
 RETURNING status;
 
 -- name: release_ticket
--- Not the ticket's fault (Ollama down, shutdown): back to PENDING with the attempt refunded.
+-- Not the ticket's fault (the LLM unreachable or busy, shutdown): back to PENDING with the
+-- attempt refunded, claimable at once.
 UPDATE tickets
 SET status = 'PENDING', attempts = greatest(attempts - 1, 0), available_at = now(),
     last_error = $3, raw_ai_response = coalesce($4, raw_ai_response),
