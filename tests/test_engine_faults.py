@@ -48,7 +48,7 @@ async def test_a_poison_ticket_ends_failed_while_the_others_complete(
     poison_stalls(fake_ollama)
     app = await start_app(fast_faults(database_url, fake_ollama))
     poison = await submit(app, POISON)  # the oldest: claimed first, and again and again
-    others = [await submit(app, f"My invoice number {n} looks wrong, please check") for n in range(6)]
+    others = [await submit(app, f"My invoice {n} looks wrong, please check") for n in range(6)]
 
     started = time.monotonic()
     await wait_for_statuses(database_url, {"COMPLETED"}, 6, timeout=10)
