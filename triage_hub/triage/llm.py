@@ -149,9 +149,7 @@ def _response_error(exc: ollama.ResponseError, model: str) -> LLMUnavailable:
         return LLMUnavailable(f"Ollama busy ({status}): {exc.error}", Cause.BUSY)
     if status >= 500:
         return LLMUnavailable(f"Ollama server error ({status}): {exc.error}", Cause.SERVER_ERROR)
-    return LLMUnavailable(
-        f"Ollama rejected the request ({status}): {exc.error}", Cause.REJECTED
-    )
+    return LLMUnavailable(f"Ollama rejected the request ({status}): {exc.error}", Cause.REJECTED)
 
 
 def _transport_error(exc: Exception) -> LLMUnavailable:

@@ -46,6 +46,8 @@ class RetryPolicy:
     ) -> bool:
         """After the `handbacks`-th hand-back of a ticket that has been failing since
         `failing_since`: FAILED, when the LLM answered another ticket since then."""
-        return handbacks >= self.max_handbacks and answered_at is not None and (
-            answered_at > failing_since
+        return (
+            handbacks >= self.max_handbacks
+            and answered_at is not None
+            and (answered_at > failing_since)
         )
