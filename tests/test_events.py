@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.conftest import StartApp, engine_settings
 from tests.fake_ollama import Behaviour, FakeOllama, triage_for
 from tests.sse import EventReader
@@ -65,6 +67,36 @@ async def test_the_draft_streams_while_the_model_writes(
     assert so_far and draft.startswith(so_far) and len(so_far) < len(draft)
     await stream.wait_for("ticket", id=ticket_id, status="COMPLETED")
     await wait_for_statuses(database_url, {"COMPLETED"}, 1)
+    stream.response.close()
+
+
+@pytest.mark.parametrize("ascii_only", [True, False], ids=["escaped", "raw"])
+async def test_emoji_and_unicode_line_breaks_stream_intact(
+    engine: Any, database_url: str, fake_ollama: FakeOllama, ascii_only: bool
+) -> None:
+    """Escaped surrogate pairs split across chunks, and U+2028, U+2029, U+0085 in the draft: every
+    event arrives whole as JSON, each a prefix of the draft, and the ticket completes."""
+    draft = "Thank you \U0001f600 for the kind words!\u2028Line two\u2029three\u0085four. " * 4
+    answer = json.dumps(
+        {"category": "Feature Request", "sentiment": 9, "urgency": "Low", "draft": draft},
+        ensure_ascii=ascii_only,
+    )
+    fake_ollama.behaviour = Behaviour.reply(answer, chunks=60, chunk_delay=0.03)
+    stream = await open_stream(engine)
+    created = await engine.post("/tickets", json={"message": MESSAGE})
+    ticket_id = (await created.json())["ticket_id"]
+    drafts = []
+    while True:
+        event = await stream.next()
+        if event.kind == "draft":
+            drafts.append(event.json()["draft"])  # strict JSON: a split event would not parse
+        elif event.kind == "ticket" and event.json()["status"] == "COMPLETED":
+            break
+    assert drafts and all(draft.strip().startswith(shown) for shown in drafts)
+    assert any("\u2028" in shown for shown in drafts)
+    assert list((await wait_for_statuses(database_url, {"COMPLETED"}, 1)).values()) == ["COMPLETED"]
+    stored = (await (await engine.get(f"/tickets/{ticket_id}")).json())["ai_draft"]
+    assert stored == draft.strip()
     stream.response.close()
 
 

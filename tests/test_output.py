@@ -174,14 +174,36 @@ def test_accepts(field: str, given: object, stored: object) -> None:
         ("draft", " " * 30),
         ("draft", 12345678901234567890123),
         ("draft", "A reply long enough \x00 with a NUL"),
-        ("draft", "A reply long enough with \ud800 a lone surrogate"),
     ],
 )
 def test_rejects(field: str, given: object) -> None:
     with pytest.raises(InvalidOutput) as caught:
-        # json.dumps writes a lone surrogate as an escape that json.loads turns back into one.
         parse_triage(json.dumps(GOOD | {field: given}))
     assert str(caught.value).startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(
+    ("escaped", "decoded"),
+    [
+        ("\\ud83d\\ude00", "\U0001f600"),  # a pair: one emoji
+        ("\\ud83d", "\ufffd"),  # an unpaired high half
+        ("\\ude00", "\ufffd"),  # an unpaired low half
+        ("\\ud83d\\u0041", "\ufffdA"),  # a high half before another escape
+        ("\\ude00\\ud83d", "\ufffd\ufffd"),  # halves in the wrong order
+    ],
+)
+def test_escaped_surrogates_are_joined_or_replaced(escaped: str, decoded: str) -> None:
+    draft = f"Thanks for the kind words {escaped} we will pass them on."
+    text = json.dumps(GOOD).replace(GOOD["draft"], draft)
+    assert parse_triage(text).draft == f"Thanks for the kind words {decoded} we will pass them on."
+    repaired = text.replace('"draft"', "draft").replace("}", ",}")  # near-JSON: the repair path
+    assert parse_triage(repaired).draft == parse_triage(text).draft
+
+
+def test_deep_nesting_is_invalid_output_not_a_crash() -> None:
+    for text in ("[" * 50_000, '{"a":' * 20_000, "{" * 10_000 + json.dumps(GOOD)):
+        with pytest.raises(InvalidOutput):
+            parse_triage(text)
 
 
 def test_missing_field_is_named() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 # A browser that cannot keep up is cut off rather than buffered without bound; it reconnects
 # and re-fetches, so it misses nothing.
 SUBSCRIBER_QUEUE = 1000
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,9 @@ class Event:
         if not self.kind:
             return b": ping\n\n"
         lines = [f"id: {self.id}", f"event: {self.kind}"]
-        lines += [f"data: {line}" for line in self.data.splitlines() or [""]]
+        # Only CR, LF and CRLF end a line of the stream (str.splitlines() would also split on
+        # U+2028, U+2029, U+0085…, which browsers keep inside the data: a broken JSON event).
+        lines += [f"data: {line}" for line in _LINE_BREAK.split(self.data)]
         return ("\n".join(lines) + "\n\n").encode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -10,44 +11,28 @@ import uuid
 from triage_hub.db.claims import notify_draft
 from triage_hub.db.pool import Database
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.triage.jsonstring import Incomplete, scan_string
+
+log = logging.getLogger(__name__)
 
 _DRAFT_START = re.compile(r'"draft"\s*:\s*"')
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 # NOTIFY payloads stop at 8000 bytes; 1,500 characters are at most 6,000 bytes of UTF-8.
 MAX_DRAFT_CHARS = 1500
 
 
 def partial_draft(text: str) -> str | None:
-    """The value of "draft" in a JSON object that is still being written, as far as it goes."""
+    """The value of "draft" in a JSON object that is still being written, as far as it goes
+    (trimmed as the final draft is, so it is always a prefix of the final draft)."""
     match = _DRAFT_START.search(text)
     if match is None:
         return None
-    out: list[str] = []
-    i = match.end()
-    while i < len(text):
-        char = text[i]
-        if char == '"':
-            break
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        escape = text[i + 1 : i + 2]
-        if escape == "u":
-            digits = text[i + 2 : i + 6]
-            if len(digits) < 4:
-                break  # the escape is still arriving
-            try:
-                out.append(chr(int(digits, 16)))
-            except ValueError:
-                break
-            i += 6
-        elif escape in _ESCAPES:
-            out.append(_ESCAPES[escape])
-            i += 2
-        else:
-            break
-    return "".join(out)
+    try:
+        value, _ = scan_string(text, match.end())
+    except Incomplete as so_far:
+        value = so_far.decoded
+    except ValueError:
+        return None  # a broken escape: the final parse will judge it
+    return value.strip()
 
 
 class DraftStreamer:
@@ -73,16 +58,19 @@ class DraftStreamer:
         return started is not None and time.monotonic() - started >= self._interval
 
     async def update(self, ticket_id: uuid.UUID, text_so_far: str) -> None:
-        """Announce the draft so far (call when `due`)."""
-        now = time.monotonic()
-        draft = partial_draft(text_so_far)
-        if not draft:
-            return
-        self._last[ticket_id] = now
-        if len(draft) > MAX_DRAFT_CHARS:
-            draft = draft[:MAX_DRAFT_CHARS] + "…"
-        payload = json.dumps({"id": str(ticket_id), "draft": draft}, ensure_ascii=False)
+        """Announce the draft so far (call when `due`). Never raises: a preview must not fail
+        the claim it shows."""
+        self._last[ticket_id] = time.monotonic()
         try:
-            await notify_draft(self._db, payload)
+            draft = partial_draft(text_so_far)
+            if not draft:
+                return
+            if len(draft) > MAX_DRAFT_CHARS:
+                draft = draft[:MAX_DRAFT_CHARS] + "…"
+            await notify_draft(
+                self._db, json.dumps({"id": str(ticket_id), "draft": draft}, ensure_ascii=False)
+            )
         except DatabaseUnavailable:
             pass  # a preview only; the outcome is stored (or fenced) separately
+        except Exception:
+            log.warning("ticket %s: the draft preview could not be sent", ticket_id, exc_info=True)

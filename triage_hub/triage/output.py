@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from triage_hub.models import check_storable_text
+from triage_hub.triage import jsonstring
 
 Category = Literal["Billing", "Technical", "Feature Request"]
 Urgency = Literal["High", "Medium", "Low"]
@@ -35,7 +36,6 @@ _WORD_LITERALS = {
     "None": "null",
 }
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\": "\\"}
 
 TRIAGE_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -201,17 +201,19 @@ def _matching_brace(text: str, start: int) -> int | None:
 
 
 def _loads_lenient(candidate: str) -> object:
-    """Parse JSON as is, else after repair; None when neither works."""
+    """Parse JSON as is, else after repair; None when neither works (or it nests past
+    Python's recursion limit: a hostile answer, not a triage)."""
     if not candidate:
         return None
     try:
-        # strict=False: models put raw newlines inside strings.
-        return json.loads(candidate, strict=False)
+        return jsonstring.loads(candidate)
+    except RecursionError:
+        return None
     except ValueError:
         pass
     try:
-        return json.loads(_repair(candidate), strict=False)
-    except ValueError:
+        return jsonstring.loads(_repair(candidate))
+    except (ValueError, RecursionError):
         return None
 
 
@@ -248,42 +250,10 @@ def _repair(source: str) -> str:
 
 def _read_string(source: str, start: int) -> tuple[str, int]:
     """Decode the quoted string at `start`; return it and the index after its closing quote."""
-    quote = source[start]
-    chars: list[str] = []
-    index = start + 1
-    while index < len(source):
-        char = source[index]
-        if char == quote:
-            return _join_surrogate_pairs("".join(chars)), index + 1
-        if char == "\\" and index + 1 < len(source):
-            following = source[index + 1]
-            if following == "u" and _is_hex(source[index + 2 : index + 6]):
-                chars.append(chr(int(source[index + 2 : index + 6], 16)))
-                index += 6
-                continue
-            if following in _ESCAPES:
-                chars.append(_ESCAPES[following])
-            elif following in "\"'":
-                chars.append(following)
-            else:
-                chars.append(char + following)
-            index += 2
-            continue
-        chars.append(char)
-        index += 1
-    raise ValueError("unterminated string")
-
-
-def _join_surrogate_pairs(text: str) -> str:
-    """Combine escaped UTF-16 surrogate pairs into one character, as json.loads does."""
     try:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16")
-    except UnicodeDecodeError:
-        return text
-
-
-def _is_hex(digits: str) -> bool:
-    return len(digits) == 4 and all(digit in "0123456789abcdefABCDEF" for digit in digits)
+        return jsonstring.scan_string(source, start + 1, quote=source[start], lenient=True)
+    except jsonstring.Incomplete:
+        raise ValueError("unterminated string") from None
 
 
 def _next_significant(source: str, index: int) -> str:
