@@ -16,12 +16,18 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from tests.auth import AUTH
 from tests.conftest import StartApp, make_settings
 from tests.factories import insert_tickets
-from tests.waiting import count_tickets
+from tests.waiting import count_tickets, sql
 from triage_hub.errors import BacklogFull
 from triage_hub.keys import SETTINGS
 from triage_hub.settings import Settings
 from triage_hub.web.clients import client_address
-from triage_hub.web.intake_limits import BacklogGauge, TokenBucket, bucket_key, retry_after
+from triage_hub.web.intake_limits import (
+    BacklogGauge,
+    JunkCredentials,
+    TokenBucket,
+    bucket_key,
+    retry_after,
+)
 
 Client = TestClient[Any, Any]
 MESSAGE = {"message": "I was charged twice for my subscription this month."}
@@ -109,6 +115,30 @@ def test_ipv6_clients_share_a_bucket_per_64() -> None:
     assert bucket_key("2001:db8:0:1::1") == "2001:db8:0:1::/64"
     assert bucket_key("203.0.113.7") == "203.0.113.7"
     assert bucket_key("unknown") == "unknown"
+
+
+# --- credentials that named no agent, on their own -------------------------------------------
+
+
+def test_junk_credentials_are_remembered_briefly() -> None:
+    clock = FakeClock()
+    junk = JunkCredentials(2.0, clock=clock)
+    junk.add(("token", b"junk"))
+    assert ("token", b"junk") in junk
+    assert ("session", b"junk") not in junk
+    clock.advance(1.9)
+    assert ("token", b"junk") in junk
+    clock.advance(0.2)  # a token created just after it was first sent works by now
+    assert ("token", b"junk") not in junk
+    assert len(junk) == 0
+
+
+def test_a_flood_of_junk_values_cannot_grow_memory_without_bound() -> None:
+    junk = JunkCredentials(60.0, max_size=100, clock=FakeClock())
+    for n in range(1000):
+        junk.add(("token", str(n).encode()))
+    assert len(junk) == 100
+    assert ("token", b"999") in junk and ("token", b"0") not in junk
 
 
 # --- the backlog gauge, on its own -----------------------------------------------------------
@@ -457,3 +487,60 @@ async def test_openapi_documents_the_backlog_and_retry_after(client: Client) -> 
     post = spec["paths"]["/tickets"]["post"]["responses"]
     assert "Retry-After" in post["429"]["headers"]
     assert "Retry-After" in post["503"]["headers"]
+
+
+async def credential_lookups(database_url: str) -> int:
+    """Scans of the token and session tables so far, by PostgreSQL's own counters: every
+    credential lookup is one. A backend reports its counts by the time it exits, so stop the
+    app (its pool) first."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        for _ in range(100):  # the pool's backends exit just after it closed
+            others = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if others == 0:
+                break
+            await asyncio.sleep(0.05)
+        return int(
+            await conn.fetchval(
+                "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)"
+                " FROM pg_stat_user_tables WHERE relname IN ('api_tokens', 'agent_sessions')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [{"Authorization": "Bearer th_junk"}, {"Cookie": "triage_session=junk"}],
+    ids=["bearer", "cookie"],
+)
+async def test_refused_posts_with_junk_credentials_cost_a_bounded_number_of_lookups(
+    start_app: StartApp,
+    database_url: str,
+    public: aiohttp.ClientSession,
+    junk: dict[str, str],
+) -> None:
+    app = await limited_app(start_app, database_url)
+    codes = [(await post_ticket(public, app, junk))[0] for _ in range(40)]
+    assert codes[:2] == [201, 201] and set(codes[2:]) == {429}
+    await app.close()
+    # Today's code: 38, one per refused post. Now: 1, the junk value is looked up once per
+    # JUNK_SECONDS (2 s); 10 would take a flood of 40 posts 18 s.
+    assert await credential_lookups(database_url) <= 10
+
+
+async def test_an_agents_posts_do_not_spend_the_customers_budget(
+    start_app: StartApp, database_url: str, public: aiohttp.ClientSession
+) -> None:
+    app = await limited_app(start_app, database_url)
+    for _ in range(20):  # an agent's script behind the customers' NAT
+        assert (await post_ticket(public, app, AUTH))[0] == 201
+    assert await statuses(public, app, [None, None, None]) == [201, 201, 429]  # the full burst
+    assert (await post_ticket(public, app, AUTH))[0] == 201  # exempt with an empty bucket too
+    # The agent was never remembered as such: a revoked token is a customer's at once.
+    await sql(database_url, "UPDATE api_tokens SET revoked_at = now()")
+    assert (await post_ticket(public, app, AUTH))[0] == 429

@@ -45,6 +45,7 @@ from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
 from triage_hub.web.intake_limits import setup_intake_limits
 from triage_hub.web.middlewares import error_middleware
+from triage_hub.web.preview import renderer_ctx
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
 from triage_hub.web.security import setup_security_headers
@@ -135,6 +136,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     setup_security_headers(app)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
+    app.cleanup_ctx.append(renderer_ctx)
     app.on_shutdown.append(close_event_streams)
     setup_intake_limits(app)
     setup_routes(app)

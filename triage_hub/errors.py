@@ -89,3 +89,28 @@ class BacklogFull(TryLater):
     def __init__(self, retry_after: int) -> None:
         message = f"The queue of new tickets is full; try again in {retry_after} seconds."
         super().__init__(message, retry_after)
+
+
+class MarkdownTooComplex(TriageHubError):
+    """Rendering this markdown took longer than its bound: a text, not a moment, problem."""
+
+    status = 422
+    code = "markdown_too_complex"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"This text takes too long to render as markdown (over {seconds:g} s): it has too "
+            "many unclosed brackets, emphasis marks or nested blocks. The text itself can still "
+            "be saved and sent."
+        )
+
+
+class RendererBusy(TryLater):
+    """Every markdown renderer is busy (or cannot start); a preview shortly after will do."""
+
+    status = 503
+    code = "renderer_busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        message = f"The markdown renderer is busy; try again in {retry_after} seconds."
+        super().__init__(message, retry_after)

@@ -7,6 +7,7 @@ A request acts as an agent through a session cookie (browsers) or `Authorization
 from __future__ import annotations
 
 import hmac
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -26,6 +27,9 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WWW_AUTHENTICATE = 'Bearer realm="triage-hub"'
 
+# A credential as presented, hashed: which kind, and the digest the database keeps of it.
+Credential = tuple[Literal["token", "session"], bytes]
+
 
 def cookie_name(request: web.Request) -> str:
     """`__Host-` (Secure, Path=/, no Domain) whenever the browser talks to us over https."""
@@ -43,19 +47,31 @@ def bearer_token(request: web.Request) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
+def credential(request: web.Request) -> Credential | None:
+    """What the request presents to act as an agent, hashed: the bearer token first, then the
+    session cookie; None for no credentials (then `principal` needs no database)."""
+    token = bearer_token(request)
+    if token is not None:
+        return "token", digest(token)
+    sid = session_id(request)
+    return None if sid is None else ("session", digest(sid))
+
+
 async def principal(request: web.Request, *, fresh: bool = False) -> Principal | None:
-    """Who the request acts as: bearer token first, then cookie. Looked up once per request,
-    unless `fresh` (a long-lived stream checking that its session still holds)."""
+    """Who the request acts as, by its `credential`. Looked up once per request, unless
+    `fresh` (a long-lived stream checking that its session still holds)."""
     if PRINCIPAL in request and not fresh:
         return request[PRINCIPAL]
     db, settings = request.app[DATABASE], request.app[SETTINGS]
     found = None
-    token = bearer_token(request)
-    if token is not None:
-        found = await accounts.token_principal(db, digest(token))
-    elif (sid := session_id(request)) is not None:
-        idle = settings.session_idle_minutes * 60
-        found = await accounts.session_principal(db, digest(sid), idle)
+    presented = credential(request)
+    if presented is not None:
+        kind, hashed = presented
+        if kind == "token":
+            found = await accounts.token_principal(db, hashed)
+        else:
+            idle = settings.session_idle_minutes * 60
+            found = await accounts.session_principal(db, hashed, idle)
     request[PRINCIPAL] = found
     return found
 

@@ -2,6 +2,8 @@
 
 Both live in this process: the buckets are per replica (N replicas let a client through N
 times as fast), and the backlog is the shared PENDING count, re-read at most once a second.
+Agents are exempt from the buckets; credentials that named no agent are remembered briefly,
+so that a flood carrying a junk token is refused without a lookup each.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from triage_hub.db.tickets import count_pending
 from triage_hub.errors import BacklogFull, RateLimited
 from triage_hub.keys import DATABASE, INTAKE_LIMITS, METRICS, SETTINGS
 from triage_hub.models import Backlog
-from triage_hub.web.auth import principal
+from triage_hub.web.auth import Credential, credential, principal
 from triage_hub.web.clients import client_address
 
 Clock = Callable[[], float]
@@ -33,6 +35,13 @@ MAX_BUCKETS = 100_000
 BACKLOG_REFRESH_SECONDS = 1.0
 # A full backlog drains at the pace of the LLM, seconds per ticket: no point retrying sooner.
 BACKLOG_RETRY_AFTER = 30
+# A credential that named no agent is not looked up again for this long: a flood carrying one
+# junk token costs a lookup per this many seconds and replica. A junk value turns good only
+# when a token is created just after a client first sent it: it works this soon. Credentials
+# that name an agent are never remembered, so a revocation holds at once on every replica.
+JUNK_SECONDS = 2.0
+# Past this many junk credentials (a flood that varies them), the oldest are forgotten: ~2 MB.
+JUNK_REMEMBERED = 10_000
 
 
 class TokenBucket:
@@ -80,6 +89,42 @@ class TokenBucket:
             if full_at > now:
                 return
             del self._full_at[key]
+
+
+class JunkCredentials:
+    """Credentials recently looked up that named no agent, each for `seconds`, the
+    `max_size` most recent at most."""
+
+    def __init__(
+        self,
+        seconds: float = JUNK_SECONDS,
+        *,
+        max_size: int = JUNK_REMEMBERED,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.max_size = max_size
+        self._clock = clock
+        self._until: OrderedDict[Credential, float] = OrderedDict()  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def __contains__(self, presented: Credential) -> bool:
+        now = self._clock()
+        while self._until:  # forget the expired, which sit at the front
+            oldest, until = next(iter(self._until.items()))
+            if until > now:
+                break
+            del self._until[oldest]
+        return presented in self._until
+
+    def add(self, presented: Credential) -> None:
+        """Remember a credential that named no agent."""
+        self._until[presented] = self._clock() + self.seconds
+        self._until.move_to_end(presented)
+        while len(self._until) > self.max_size:
+            self._until.popitem(last=False)
 
 
 class BacklogGauge:
@@ -177,10 +222,12 @@ def _retrieve_exception(task: asyncio.Task[None]) -> None:
 
 @dataclass
 class IntakeLimits:
-    """This process's intake limits: the rate buckets (None: no limit) and the backlog."""
+    """This process's intake limits: the rate buckets (None: no limit), the backlog, and the
+    credentials that were just found to name no agent."""
 
     buckets: TokenBucket | None
     backlog: BacklogGauge
+    junk: JunkCredentials
 
 
 def bucket_key(address: str) -> str:
@@ -202,16 +249,28 @@ def retry_after(seconds: float) -> int:
 async def check_intake(request: web.Request) -> None:
     """The first step of both intake paths: the client's rate limit (RateLimited when spent).
 
-    Agents (session or API token) are exempt; they are looked up only once the bucket is empty,
-    so a flood of anonymous posts costs no database work before it is refused.
+    Agents (session or API token) are exempt and take nothing from the bucket of their address,
+    so a script behind the customers' NAT leaves them their budget. Telling an agent needs a
+    lookup, even with the bucket empty (or an agent would be refused): a post without
+    credentials needs none, one with junk credentials one per JUNK_SECONDS.
     """
-    buckets = request.app[INTAKE_LIMITS].buckets
-    if buckets is None:
+    limits = request.app[INTAKE_LIMITS]
+    if limits.buckets is None or await _is_agent(request, limits.junk):
         return
-    wait = buckets.take(bucket_key(client_address(request)))
-    if wait > 0 and await principal(request) is None:
+    wait = limits.buckets.take(bucket_key(client_address(request)))
+    if wait > 0:
         request.app[METRICS].intake_rejected.labels("rate_limited").inc()
         raise RateLimited(retry_after(wait))
+
+
+async def _is_agent(request: web.Request, junk: JunkCredentials) -> bool:
+    presented = credential(request)
+    if presented is None or presented in junk:
+        return False
+    if await principal(request) is not None:
+        return True
+    junk.add(presented)
+    return False
 
 
 def setup_intake_limits(app: web.Application) -> None:
@@ -228,4 +287,4 @@ def setup_intake_limits(app: web.Application) -> None:
         app[METRICS].intake_rejected.labels("backlog_full").inc()
 
     backlog = BacklogGauge(count, settings.max_backlog, on_full=refused)
-    app[INTAKE_LIMITS] = IntakeLimits(buckets, backlog)
+    app[INTAKE_LIMITS] = IntakeLimits(buckets, backlog, JunkCredentials())
