@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from triage_hub.admin import CommandFailed, add_account_commands, run_account_command
 from triage_hub.db.schema import apply_schema
 from triage_hub.errors import DatabaseUnavailable
-from triage_hub.settings import Settings
+from triage_hub.settings import Settings, describe_invalid_settings
 
 log = logging.getLogger("triage_hub")
 
@@ -56,27 +57,62 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+class CannotListen(Exception):
+    """The address to serve on is taken or not ours."""
+
+
+async def serve_until_stopped(app: web.Application, settings: Settings) -> None:
+    """Serve `app` until SIGINT or SIGTERM, then shut down gracefully, once: a second signal
+    (make, docker and systemd often send one more) changes nothing."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.info("%s: already stopping", signum.name)
+            return
+        log.info(
+            "%s: stopping (up to %gs for work in flight)",
+            signum.name,
+            settings.shutdown_grace_seconds,
+        )
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+    runner = web.AppRunner(
+        app, access_log=access_log, shutdown_timeout=settings.shutdown_grace_seconds
+    )
+    await runner.setup()  # the database, the schema, the claimers (cleanup_ctx)
+    try:
+        try:
+            await web.TCPSite(runner, settings.host, settings.port).start()
+        except OSError as error:
+            raise CannotListen(
+                f"cannot listen on {settings.host}:{settings.port} (TRIAGE_HOST, TRIAGE_PORT): "
+                f"{error.strerror or error}"
+            ) from None
+        log.info("serving on http://%s:%d", settings.host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+            # What is left is stopping the embedded PostgreSQL: a late signal must not turn a
+            # clean exit into a kill (SIGKILL still works).
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def serve(settings: Settings) -> None:
-    """Run the API, the dashboard and the claimer pool until SIGINT/SIGTERM."""
+    """Run the API, the dashboard and the claimer pool until SIGINT/SIGTERM; exit 0 when it
+    stopped as asked."""
     from triage_hub.app import create_app
 
     with database_url(settings) as url:
         app = create_app(settings, url)
-
-        async def announce(_app: web.Application) -> None:
-            log.info("serving on http://%s:%d", settings.host, settings.port)
-
-        app.on_startup.append(announce)  # after the database and the claimers are up
-        access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            loop=new_event_loop(),
-            access_log=access_log,
-            print=None,
-            shutdown_timeout=10,
-        )
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve_until_stopped(app, settings))
 
 
 def migrate(settings: Settings) -> None:
@@ -116,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if overrides:
             settings = settings.model_copy(update=overrides)
     except ValidationError as error:
-        sys.exit(f"triage-hub: invalid configuration:\n{error}")
+        sys.exit(f"triage-hub: invalid configuration:\n{describe_invalid_settings(error)}")
     setup_logging(settings.log_level)
     try:
         if args.command == "serve":
@@ -125,6 +161,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             migrate(settings)
         else:
             accounts(settings, args)
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, CannotListen) as error:
         log.error("%s", error)
         sys.exit(1)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
@@ -25,12 +27,24 @@ def default_data_dir() -> Path:
     return Path(base) / "triage-hub"
 
 
+# A host name (RFC 1123 labels) or an IP address to listen on.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DAY = 24 * 3600.0
+
+
 class Settings(BaseSettings):
     """Every setting of Triage Hub; each field's alias is its environment variable."""
 
     # hide_input_in_errors: a bad value may be a password (TRIAGE_ADMIN_PASSWORD, DATABASE_URL).
+    # allow_inf_nan: "inf" and "nan" parse as floats, and no timeout or interval means either.
     model_config = SettingsConfigDict(
-        populate_by_name=True, extra="ignore", frozen=True, hide_input_in_errors=True
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
@@ -38,18 +52,18 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", alias="TRIAGE_HOST")
     port: int = Field(8080, ge=0, le=65535, alias="TRIAGE_PORT")
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
-    model: str = Field("mistral:7b", min_length=1, alias="TRIAGE_MODEL")
+    model: str = Field("mistral:7b", min_length=1, max_length=200, alias="TRIAGE_MODEL")
     claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
     max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
     max_handbacks: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_HANDBACKS")
-    llm_timeout: float = Field(90.0, gt=0, alias="TRIAGE_LLM_TIMEOUT")
-    lease_seconds: float = Field(60.0, gt=0, alias="TRIAGE_LEASE_SECONDS")
-    poll_seconds: float = Field(2.0, gt=0, alias="TRIAGE_POLL_SECONDS")
-    stall_seconds: float = Field(30.0, gt=0, alias="TRIAGE_STALL_SECONDS")
-    retry_backoff_seconds: float = Field(2.0, ge=0, alias="TRIAGE_RETRY_BACKOFF_SECONDS")
-    shutdown_grace_seconds: float = Field(10.0, ge=0, alias="TRIAGE_SHUTDOWN_GRACE")
+    llm_timeout: float = Field(90.0, gt=0, le=DAY, alias="TRIAGE_LLM_TIMEOUT")
+    lease_seconds: float = Field(60.0, gt=0, le=DAY, alias="TRIAGE_LEASE_SECONDS")
+    poll_seconds: float = Field(2.0, gt=0, le=3600, alias="TRIAGE_POLL_SECONDS")
+    stall_seconds: float = Field(30.0, gt=0, le=DAY, alias="TRIAGE_STALL_SECONDS")
+    retry_backoff_seconds: float = Field(2.0, ge=0, le=3600, alias="TRIAGE_RETRY_BACKOFF_SECONDS")
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=3600, alias="TRIAGE_SHUTDOWN_GRACE")
     db_pool_size: int = Field(10, ge=1, le=200, alias="TRIAGE_DB_POOL_SIZE")
-    db_connect_attempts: int = Field(10, ge=1, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
+    db_connect_attempts: int = Field(10, ge=1, le=1000, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
     log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
     admin_password: SecretStr | None = Field(
         None,
@@ -57,14 +71,16 @@ class Settings(BaseSettings):
         max_length=PASSWORD_MAX_CHARS,
         alias="TRIAGE_ADMIN_PASSWORD",
     )
-    session_idle_minutes: float = Field(60.0, gt=0, alias="TRIAGE_SESSION_IDLE_MINUTES")
-    session_max_hours: float = Field(12.0, gt=0, alias="TRIAGE_SESSION_MAX_HOURS")
+    session_idle_minutes: float = Field(
+        60.0, gt=0, le=366 * 24 * 60, alias="TRIAGE_SESSION_IDLE_MINUTES"
+    )
+    session_max_hours: float = Field(12.0, gt=0, le=366 * 24, alias="TRIAGE_SESSION_MAX_HOURS")
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
         (), alias="TRIAGE_TRUSTED_PROXIES"
     )
-    intake_rate_per_minute: float = Field(30.0, ge=0, alias="TRIAGE_INTAKE_RATE_PER_MINUTE")
-    intake_burst: int = Field(10, ge=1, alias="TRIAGE_INTAKE_BURST")
-    max_backlog: int = Field(10_000, ge=0, alias="TRIAGE_MAX_BACKLOG")
+    intake_rate_per_minute: float = Field(30.0, ge=0, le=1e6, alias="TRIAGE_INTAKE_RATE_PER_MINUTE")
+    intake_burst: int = Field(10, ge=1, le=1_000_000, alias="TRIAGE_INTAKE_BURST")
+    max_backlog: int = Field(10_000, ge=0, le=1_000_000_000, alias="TRIAGE_MAX_BACKLOG")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -77,6 +93,71 @@ class Settings(BaseSettings):
                 if part.strip()
             )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not (parts.netloc or parts.query):
+            raise ValueError("must be a postgresql:// URI, e.g. postgresql://user@host:5432/db")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        if not str(value).strip():
+            raise ValueError("must be a folder")
+        if value.exists() and not value.is_dir():
+            raise ValueError("exists and is not a folder")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(value):
+                raise ValueError("must be an IP address or a host name") from None
+        return value
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Ollama's own client takes `host[:port]` without a scheme too.
+        parts = urlsplit(value if "://" in value else f"http://{value}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if value != value.strip() or any(char.isspace() for char in value):
+            raise ValueError("must be a model name without spaces, e.g. mistral:7b")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().upper() in _LOG_LEVELS:
+            return value.strip().upper()
+        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line per bad setting, naming its environment variable (never its value)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"  {name}: {item['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
 
 
 def env_names() -> list[str]:

@@ -1,0 +1,135 @@
+"""Every setting, set to a bad value, is a clear error naming it; a polite stop exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.serve import ServeProcess
+from triage_hub import cli
+from triage_hub.settings import env_names
+
+# One bad value for every setting; a new setting must add its own (see the last test).
+BAD_VALUES = {
+    "DATABASE_URL": "mysql://root@localhost/db",
+    "TRIAGE_DATA_DIR": "__a_file__",
+    "TRIAGE_HOST": "not a host!",
+    "TRIAGE_PORT": "70000",
+    "OLLAMA_HOST": "ftp://ollama:11434",
+    "TRIAGE_MODEL": "mistral 7b",
+    "TRIAGE_CLAIMERS": "many",
+    "TRIAGE_MAX_ATTEMPTS": "0",
+    "TRIAGE_MAX_HANDBACKS": "-1",
+    "TRIAGE_LLM_TIMEOUT": "nan",
+    "TRIAGE_LEASE_SECONDS": "-1",
+    "TRIAGE_POLL_SECONDS": "0",
+    "TRIAGE_STALL_SECONDS": "inf",
+    "TRIAGE_RETRY_BACKOFF_SECONDS": "soon",
+    "TRIAGE_SHUTDOWN_GRACE": "1e9",
+    "TRIAGE_DB_POOL_SIZE": "0",
+    "TRIAGE_DB_CONNECT_ATTEMPTS": "0",
+    "TRIAGE_LOG_LEVEL": "verbose",
+    "TRIAGE_ADMIN_PASSWORD": "short",
+    "TRIAGE_SESSION_IDLE_MINUTES": "0",
+    "TRIAGE_SESSION_MAX_HOURS": "-3",
+    "TRIAGE_TRUSTED_PROXIES": "10.0.0.300",
+    "TRIAGE_INTAKE_RATE_PER_MINUTE": "-1",
+    "TRIAGE_INTAKE_BURST": "0",
+    "TRIAGE_MAX_BACKLOG": "lots",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_a_bad_value_is_a_clear_error_naming_the_setting(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = BAD_VALUES[name]
+    if value == "__a_file__":
+        (tmp_path / "a-file").write_text("not a folder")
+        value = str(tmp_path / "a-file")
+    for other in env_names():
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["serve"])
+    message = str(stopped.value.code)
+    assert message.startswith("triage-hub: invalid configuration:\n")
+    [line] = message.splitlines()[1:]
+    assert line.startswith(f"  {name}: ")
+    if name in ("TRIAGE_ADMIN_PASSWORD", "DATABASE_URL"):
+        assert value not in message  # it may be a secret
+    assert "Traceback" not in message and "pydantic" not in message
+
+
+def test_every_setting_has_a_bad_value_in_this_test() -> None:
+    assert sorted(BAD_VALUES) == sorted(env_names())
+
+
+def test_log_levels_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    from triage_hub.settings import Settings
+
+    monkeypatch.setenv("TRIAGE_LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"
+
+
+def test_a_bad_value_from_the_shell_prints_no_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "triage_hub", "serve"],
+        env={"TRIAGE_LOG_LEVEL": "verbose", "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "TRIAGE_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_port_in_use_is_a_clear_error(database_url: str) -> None:
+    first = ServeProcess({"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0"})
+    await first.start()
+    second = ServeProcess(
+        {"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0", "TRIAGE_PORT": str(first.port)}
+    )
+    second.port = first.port
+    second.env["TRIAGE_PORT"] = str(first.port)
+    try:
+        second.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "triage_hub",
+            "serve",
+            env=second.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert await second.wait() == 1
+        stderr = await second.stderr()
+        assert f"cannot listen on 127.0.0.1:{first.port} (TRIAGE_HOST, TRIAGE_PORT)" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        await second.close()
+        await first.close()
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["one-signal", "signal-twice"])
+async def test_a_polite_stop_exits_zero(database_url: str, signals: int) -> None:
+    """SIGTERM (and the second one make or docker send right after) is a clean exit, 0."""
+    server = ServeProcess({"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "2"})
+    await server.start()
+    try:
+        for _ in range(signals):
+            server.send(signal.SIGTERM)
+            await asyncio.sleep(0.05)
+        assert await server.wait() == 0
+        stderr = await server.stderr()
+        assert "SIGTERM: stopping" in stderr and "Traceback" not in stderr
+    finally:
+        await server.close()
