@@ -4,7 +4,9 @@ IPv6 /64, telling a disabled account by its answer, and making /setup hash for n
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from collections import Counter
 from typing import Any
 
@@ -116,3 +118,54 @@ async def test_a_disabled_agent_with_the_right_password_reads_like_a_wrong_passw
     # It counted as a failure: the third attempt was the pair's last.
     assert (await attempt(app, "198.51.100.1", password=TEST_PASSWORD))[0] == 401
     assert (await attempt(app, "198.51.100.1", password=TEST_PASSWORD))[0] == 429
+
+
+def setup_form(token: str, name: str = "mallory") -> dict[str, str]:
+    return {
+        "token": token,
+        "name": name,
+        "password": "a good password",
+        "confirm": "a good password",
+    }
+
+
+async def timed_setup_posts(app: Client, token: str, count: int) -> tuple[float, set[int], str]:
+    """`count` POST /setup one after the other: seconds taken, the statuses, the last page."""
+    statuses: set[int] = set()
+    page = ""
+    async with browser_like(base(app), headers={"Origin": base(app)}) as browser:
+        started = time.monotonic()
+        for _ in range(count):
+            async with browser.post("/setup", data=setup_form(token)) as response:
+                statuses.add(response.status)
+                page = await response.text()
+        return time.monotonic() - started, statuses, page
+
+
+async def test_setup_when_done_refuses_before_any_password_hashing(client: Client) -> None:
+    # The suite's agent exists: setup is long done. 20 posts cost far less than a hash each
+    # (~0.2 s: 4 s in all).
+    elapsed, answered, page = await timed_setup_posts(client, "guessed", 20)
+    assert elapsed < 1, elapsed
+    assert answered == {409} and "Setup is done" in page
+
+
+async def test_a_guessed_setup_link_is_not_valid_and_costs_no_hash(
+    start_app: StartApp, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await sql(database_url, "DELETE FROM agents")
+    with caplog.at_level(logging.WARNING, logger="triage_hub.web.login"):
+        app = await start_app(make_settings(database_url))
+    [record] = [r for r in caplog.records if "/setup?token=" in r.getMessage()]
+    token = record.getMessage().split("/setup?token=")[1].split()[0]
+    # Setup is open, but the link is guessed: that is not "setup is done", and as cheap.
+    elapsed, answered, page = await timed_setup_posts(app, "guessed", 20)
+    assert answered == {404} and "This setup link is not valid" in page
+    assert elapsed < 1, elapsed
+    assert await sql(database_url, "SELECT count(*) FROM agents") == 0
+    # The real link still works.
+    async with browser_like(base(app), headers={"Origin": base(app)}) as browser:
+        data = setup_form(token, "lead")
+        async with browser.post("/setup", data=data, allow_redirects=False) as response:
+            assert response.status == 303
+    assert await sql(database_url, "SELECT array_agg(name) FROM agents") == ["lead"]

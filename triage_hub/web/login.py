@@ -184,17 +184,26 @@ def _setup_done(request: web.Request, status: int = 200) -> web.Response:
     return render_page(request, "error.html", context, status)
 
 
-async def setup_form(request: web.Request) -> web.Response:
-    """GET /setup?token=…: the form that creates the first agent, from the logged link."""
+def _link_not_valid(request: web.Request) -> web.Response:
+    message = "This setup link is not valid: it was used, or it expired. Restart the server "
+    message += "for a new one, or run `triage-hub agent add NAME`."
+    return render_page(request, "error.html", {"title": "Setup link", "message": message}, 404)
+
+
+async def _setup_refused(request: web.Request, token: str, done_status: int) -> web.Response | None:
+    """The page for a setup that is done or a link that is not valid; None when the link works."""
     db = request.app[DATABASE]
     if await accounts.count_agents(db):
-        return _setup_done(request)
-    token = request.query.get("token", "")
+        return _setup_done(request, done_status)
     if not token or not await accounts.setup_token_valid(db, digest(token)):
-        message = "This setup link is not valid: it was used, or it expired. Restart the server "
-        message += "for a new one, or run `triage-hub agent add NAME`."
-        return render_page(request, "error.html", {"title": "Setup link", "message": message}, 404)
-    return _setup_page(request, token)
+        return _link_not_valid(request)
+    return None
+
+
+async def setup_form(request: web.Request) -> web.Response:
+    """GET /setup?token=…: the form that creates the first agent, from the logged link."""
+    token = request.query.get("token", "")
+    return await _setup_refused(request, token, 200) or _setup_page(request, token)
 
 
 async def setup(request: web.Request) -> web.Response:
@@ -203,6 +212,10 @@ async def setup(request: web.Request) -> web.Response:
         return _cross_site(request)
     form = await request.post()
     token, name = str(form.get("token", "")), str(form.get("name", "")).strip()
+    # Before any hashing: a public request without a working link must cost next to nothing.
+    refused = await _setup_refused(request, token, 409)
+    if refused is not None:
+        return refused
     password = str(form.get("password", ""))
     try:
         check_agent_name(name)
@@ -212,10 +225,10 @@ async def setup(request: web.Request) -> web.Response:
     except BadRequest as error:
         return _setup_page(request, token, name, error.message, 400)
     db = request.app[DATABASE]
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await _argon2(request, hash_password, password)
     agent_id = await accounts.insert_first_agent(db, name, password_hash, digest(token))
-    if agent_id is None:
-        return _setup_done(request, 409)
+    if agent_id is None:  # another request used the link or created an agent meanwhile
+        return await _setup_refused(request, token, 409) or _link_not_valid(request)
     log.info("first agent %s created through the setup link", name)
     response = web.HTTPSeeOther("/dashboard")
     await _start_session(request, response, agent_id)

@@ -248,6 +248,7 @@ def build_spec() -> dict[str, Any]:
                     "responses": {
                         "303": {"description": "created and logged in: to /dashboard"},
                         "400": {"description": "text/html: the form again, with the error"},
+                        "404": {"description": "text/html: the setup link is not valid"},
                         "409": {"description": "text/html: an agent exists already"},
                     },
                 },
