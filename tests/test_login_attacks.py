@@ -99,6 +99,19 @@ async def test_addresses_in_one_ipv6_64_count_as_one(
     assert (await attempt(app, "2001:db8:1:3::1", password=TEST_PASSWORD))[0] == 303
 
 
+async def test_a_name_no_agent_can_have_is_a_wrong_name(
+    start_app: StartApp, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login, "FAILURE_LIMITS", {"pair": 5, "agent": 50, "address": 3})
+    app = await behind_proxy(start_app, database_url)
+    # A NUL cannot be stored in text, and a key past ~2.7 kB cannot go into a btree index.
+    for name in ("tess\x00", "x" * 6000, "émile"):
+        status, page = await attempt(app, "198.51.100.1", name=name)
+        assert status == 401 and "Wrong name or password." in page, name[:8]
+    # They counted as guesses from that address.
+    assert (await attempt(app, "198.51.100.1", password=TEST_PASSWORD))[0] == 429
+
+
 def without_nonce(page: str) -> str:
     """The page without its per-response CSP nonce."""
     return re.sub(r'nonce="[^"]*"', 'nonce=""', page)

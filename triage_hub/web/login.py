@@ -15,6 +15,7 @@ from triage_hub.accounts import (
     check_password,
     digest,
     hash_password,
+    is_agent_name,
     needs_rehash,
     new_secret,
     verify_password,
@@ -90,11 +91,13 @@ async def _argon2(request: web.Request, work: Callable[P, T], *args: P.args, **k
 
 
 def _throttle_keys(name: str, address: str) -> dict[str, str]:
-    """The throttle's key of each kind; an IPv6 client by its /64, as for intake."""
-    client = bucket_key(address)
+    """The throttle's key of each kind; an IPv6 client by its /64, as for intake. Names no
+    agent can have share one key ("?" is in none): whatever their length or characters (a NUL,
+    kilobytes), they go into a text column and a btree index."""
+    client, account = bucket_key(address), name.lower() if is_agent_name(name) else "?"
     return {
-        "pair": f"pair:{name.lower()} from {client}",
-        "agent": f"agent:{name.lower()}",
+        "pair": f"pair:{account} from {client}",
+        "agent": f"agent:{account}",
         "address": f"address:{client}",
     }
 
@@ -133,7 +136,7 @@ async def login(request: web.Request) -> web.Response:
     attempt = await accounts.reserve_login_attempt(db, limits, THROTTLE_WINDOW)
     if attempt.reservation is None:
         return _throttled(request, next_path, name, attempt.wait)
-    candidate = await accounts.agent_for_login(db, name) if name else None
+    candidate = await accounts.agent_for_login(db, name) if is_agent_name(name) else None
     matches = await _argon2(
         request, verify_password, candidate.password_hash if candidate else None, password
     )
