@@ -138,3 +138,6 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failed_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS login_failures_key_idx ON login_failures (key, failed_at);
+-- A login attempt reserves its failure rows before the password check (so that parallel
+-- guesses cannot all pass the count) and takes them back on success: `attempt` names them.
+ALTER TABLE login_failures ADD COLUMN IF NOT EXISTS attempt uuid;

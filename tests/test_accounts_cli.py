@@ -77,7 +77,7 @@ async def test_agent_add_list_disable_enable_and_password(
         code, out, _ = await cli(database_url, "agent", "disable", "maria")
         assert (code, out.strip()) == (0, "agent maria disabled; 1 session(s) ended")
         assert (await browser.get("/tickets")).status == 401
-        assert (await log_in(browser, "maria", "a long enough password")).status == 403
+        assert (await log_in(browser, "maria", "a long enough password")).status == 401
         code, out, _ = await cli(database_url, "agent", "list")
         assert re.search(r"^maria\s+disabled\s", out, re.MULTILINE)
 

@@ -23,10 +23,15 @@ PASSWORD_MAX_CHARS = 1024
 TOKEN_PREFIX = "th_"
 
 
+def is_agent_name(name: str) -> bool:
+    """Whether an agent could be called this: 1–64 letters, digits and . _ @ -, starting with
+    one of the first two."""
+    return NAME.fullmatch(name) is not None
+
+
 def check_agent_name(name: str) -> str:
-    """The name, or BadRequest: 1–64 letters, digits and . _ @ -, starting with one of the first
-    two."""
-    if not NAME.fullmatch(name):
+    """The name, or BadRequest when no agent could be called this (see is_agent_name)."""
+    if not is_agent_name(name):
         raise BadRequest(
             "An agent name is 1–64 letters, digits, '.', '_', '@' or '-', starting with a letter "
             "or digit.",

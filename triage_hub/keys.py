@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -34,6 +35,8 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
 ACCESS_RULES = web.AppKey("access_rules", AccessRules)
 INTAKE_LIMITS: web.AppKey[IntakeLimits] = web.AppKey("intake_limits")
+# Bounds the argon2 hashes running at once (64 MiB and ~0.2 s of a core each).
+PASSWORD_HASHING = web.AppKey("password_hashing", asyncio.Semaphore)
 
 # Per-request values, each computed once.
 CSP_NONCE = web.RequestKey("csp_nonce", str)

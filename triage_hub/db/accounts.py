@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
@@ -20,6 +20,14 @@ class Principal:
     id: int
     name: str
     csrf_token: str | None = None  # sessions only
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login attempt as the throttle saw it: reserved as failures, or refused for a while."""
+
+    reservation: UUID | None  # names the failure rows reserved for it; None: refused
+    wait: float  # seconds until the throttle lets an attempt in (0.0 when reserved)
 
 
 @dataclass(frozen=True)
@@ -159,21 +167,27 @@ async def setup_token_valid(db: Database, token_hash: bytes) -> bool:
     return bool(await db.fetchval(SQL["setup_token_valid"], token_hash))
 
 
-async def recent_login_failures(
-    db: Database, keys: list[str], window: float
-) -> dict[str, list[datetime]]:
-    """The failure times inside the window, per key, oldest first."""
-    failures: dict[str, list[datetime]] = {key: [] for key in keys}
-    for row in await db.fetch(SQL["recent_login_failures"], keys, window):
-        failures[row["key"]].append(row["failed_at"])
-    return failures
+async def reserve_login_attempt(
+    db: Database, limits: dict[str, int], window: float
+) -> LoginAttempt:
+    """Atomically, under a lock per key: refuse the attempt when a key is at its limit of
+    failures inside the window, else count it as a failure on every key until taken back."""
+    keys, caps = list(limits), list(limits.values())
+    async with db.connection() as conn:
+        async with conn.transaction():
+            await conn.execute(SQL["lock_login_keys"], keys)
+            wait = float(await conn.fetchval(SQL["login_throttle_wait"], keys, caps, window))
+            if wait > 0:
+                return LoginAttempt(None, wait)
+            reservation = await conn.fetchval(SQL["reserve_login_failure"], keys)
+        # After the locks are released: the sweep may scan the whole table.
+        await conn.execute(SQL["sweep_login_failures"], window)
+    return LoginAttempt(reservation, 0.0)
 
 
-async def record_login_failure(db: Database, keys: list[str], window: float) -> None:
-    """Count a failed login against each key."""
-    await db.fetchval(SQL["record_login_failure"], keys, window)
-
-
-async def clear_login_failures(db: Database, keys: list[str]) -> None:
-    """Forget an account's failures after a successful login."""
-    await db.fetchval(SQL["clear_login_failures"], keys)
+async def take_back_login_failure(
+    db: Database, keys: list[str], reservation: UUID, pair_key: str
+) -> None:
+    """A reserved attempt succeeded: uncount it, and forget its name-and-address pair's
+    failures (only those: what others left on the account and the address stays)."""
+    await db.fetchval(SQL["take_back_login_failure"], keys, reservation, pair_key)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from datetime import UTC, datetime
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -14,13 +15,14 @@ from triage_hub.accounts import (
     check_password,
     digest,
     hash_password,
+    is_agent_name,
     needs_rehash,
     new_secret,
     verify_password,
 )
 from triage_hub.db import accounts
 from triage_hub.errors import BadRequest
-from triage_hub.keys import DATABASE, SETTINGS
+from triage_hub.keys import DATABASE, PASSWORD_HASHING, SETTINGS
 from triage_hub.web.access import Access, AccessRules
 from triage_hub.web.auth import (
     cookie_name,
@@ -32,15 +34,22 @@ from triage_hub.web.auth import (
     session_id,
 )
 from triage_hub.web.clients import client_address
+from triage_hub.web.intake_limits import bucket_key, retry_after
 from triage_hub.web.security import render_page
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Failed logins inside this window count; past a limit the next attempt waits. The tight limit
 # is per account *from one address*: a guesser elsewhere cannot lock the agent out, while the
 # account's own limit (any address) still stops a guesser with many addresses.
 THROTTLE_WINDOW = 15 * 60
 FAILURE_LIMITS = {"pair": 5, "agent": 50, "address": 30}
+# argon2 hashes running at once in this process (64 MiB each): a flood of logins queues here
+# instead of growing memory; logins are rare enough that two at a time keep up.
+HASHES_AT_ONCE = 2
 SETUP_LINK_SECONDS = 24 * 3600
 FIRST_AGENT = "admin"  # the agent TRIAGE_ADMIN_PASSWORD creates
 
@@ -75,12 +84,31 @@ async def _start_session(request: web.Request, response: web.StreamResponse, age
     response.set_cookie(cookie_name(request), sid, **cookie_settings(request))  # type: ignore[arg-type]
 
 
-def _wait_seconds(failures: list[datetime], limit: int) -> int:
-    """How long until fewer than `limit` failures are inside the window (0: not throttled)."""
-    if len(failures) < limit:
-        return 0
-    frees_at = failures[len(failures) - limit].timestamp() + THROTTLE_WINDOW
-    return max(1, math.ceil(frees_at - datetime.now(UTC).timestamp()))
+async def _argon2(request: web.Request, work: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
+    """Hash or verify a password: ~0.2 s of CPU, so off the event loop, a bounded few at once."""
+    async with request.app[PASSWORD_HASHING]:
+        return await asyncio.to_thread(work, *args, **kw)
+
+
+def _throttle_keys(name: str, address: str) -> dict[str, str]:
+    """The throttle's key of each kind; an IPv6 client by its /64, as for intake. Names no
+    agent can have share one key ("?" is in none): whatever their length or characters (a NUL,
+    kilobytes), they go into a text column and a btree index."""
+    client, account = bucket_key(address), name.lower() if is_agent_name(name) else "?"
+    return {
+        "pair": f"pair:{account} from {client}",
+        "agent": f"agent:{account}",
+        "address": f"address:{client}",
+    }
+
+
+def _throttled(request: web.Request, next_path: str, name: str, wait: float) -> web.Response:
+    seconds = retry_after(wait)
+    minutes = math.ceil(seconds / 60)
+    error = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
+    response = _login_page(request, next_path, name, error, 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -101,34 +129,26 @@ async def login(request: web.Request) -> web.Response:
     next_path = local_path(str(form.get("next", "")))
     db = request.app[DATABASE]
     address = client_address(request)
-    keys = {
-        "pair": f"pair:{name.lower()} from {address}",
-        "agent": f"agent:{name.lower()}",
-        "address": f"address:{address}",
-    }
-    failures = await accounts.recent_login_failures(db, list(keys.values()), THROTTLE_WINDOW)
-    wait = max(_wait_seconds(failures[key], FAILURE_LIMITS[kind]) for kind, key in keys.items())
-    if wait:
-        minutes = math.ceil(wait / 60)
-        error = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes > 1)}."
-        response = _login_page(request, next_path, name, error, 429)
-        response.headers["Retry-After"] = str(wait)
-        return response
-    candidate = await accounts.agent_for_login(db, name) if name else None
-    # argon2 takes ~0.2 s of CPU: never on the event loop.
-    matches = await asyncio.to_thread(
-        verify_password, candidate.password_hash if candidate else None, password
+    keys = _throttle_keys(name, address)
+    limits = {keys[kind]: FAILURE_LIMITS[kind] for kind in keys}
+    # Counted as a failure before the check, in the same locked step that counts: parallel
+    # guesses cannot all pass a count that none of them has added to yet.
+    attempt = await accounts.reserve_login_attempt(db, limits, THROTTLE_WINDOW)
+    if attempt.reservation is None:
+        return _throttled(request, next_path, name, attempt.wait)
+    candidate = await accounts.agent_for_login(db, name) if is_agent_name(name) else None
+    matches = await _argon2(
+        request, verify_password, candidate.password_hash if candidate else None, password
     )
-    if not matches or candidate is None:
-        await accounts.record_login_failure(db, list(keys.values()), THROTTLE_WINDOW)
-        log.info("failed login for %r from %s", name[:64], address)
+    # A disabled account fails like a wrong password, after the same work: an answer of its
+    # own would tell a guesser that the password was right.
+    if candidate is None or not matches or candidate.disabled:
+        disabled = " (a disabled account)" if matches else ""
+        log.info("failed login for %r from %s%s", name[:64], address, disabled)
         return _login_page(request, next_path, name, "Wrong name or password.", 401)
-    if candidate.disabled:
-        error = "This account is disabled. Ask an administrator to enable it."
-        return _login_page(request, next_path, name, error, 403)
-    await accounts.clear_login_failures(db, [keys["pair"], keys["agent"]])
+    await accounts.take_back_login_failure(db, list(limits), attempt.reservation, keys["pair"])
     if needs_rehash(candidate.password_hash):
-        new_hash = await asyncio.to_thread(hash_password, password)
+        new_hash = await _argon2(request, hash_password, password)
         await accounts.update_password_hash(db, candidate.id, new_hash)
     response = web.HTTPSeeOther(next_path)
     await _start_session(request, response, candidate.id)
@@ -167,17 +187,26 @@ def _setup_done(request: web.Request, status: int = 200) -> web.Response:
     return render_page(request, "error.html", context, status)
 
 
-async def setup_form(request: web.Request) -> web.Response:
-    """GET /setup?token=…: the form that creates the first agent, from the logged link."""
+def _link_not_valid(request: web.Request) -> web.Response:
+    message = "This setup link is not valid: it was used, or it expired. Restart the server "
+    message += "for a new one, or run `triage-hub agent add NAME`."
+    return render_page(request, "error.html", {"title": "Setup link", "message": message}, 404)
+
+
+async def _setup_refused(request: web.Request, token: str, done_status: int) -> web.Response | None:
+    """The page for a setup that is done or a link that is not valid; None when the link works."""
     db = request.app[DATABASE]
     if await accounts.count_agents(db):
-        return _setup_done(request)
-    token = request.query.get("token", "")
+        return _setup_done(request, done_status)
     if not token or not await accounts.setup_token_valid(db, digest(token)):
-        message = "This setup link is not valid: it was used, or it expired. Restart the server "
-        message += "for a new one, or run `triage-hub agent add NAME`."
-        return render_page(request, "error.html", {"title": "Setup link", "message": message}, 404)
-    return _setup_page(request, token)
+        return _link_not_valid(request)
+    return None
+
+
+async def setup_form(request: web.Request) -> web.Response:
+    """GET /setup?token=…: the form that creates the first agent, from the logged link."""
+    token = request.query.get("token", "")
+    return await _setup_refused(request, token, 200) or _setup_page(request, token)
 
 
 async def setup(request: web.Request) -> web.Response:
@@ -186,6 +215,10 @@ async def setup(request: web.Request) -> web.Response:
         return _cross_site(request)
     form = await request.post()
     token, name = str(form.get("token", "")), str(form.get("name", "")).strip()
+    # Before any hashing: a public request without a working link must cost next to nothing.
+    refused = await _setup_refused(request, token, 409)
+    if refused is not None:
+        return refused
     password = str(form.get("password", ""))
     try:
         check_agent_name(name)
@@ -195,10 +228,10 @@ async def setup(request: web.Request) -> web.Response:
     except BadRequest as error:
         return _setup_page(request, token, name, error.message, 400)
     db = request.app[DATABASE]
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await _argon2(request, hash_password, password)
     agent_id = await accounts.insert_first_agent(db, name, password_hash, digest(token))
-    if agent_id is None:
-        return _setup_done(request, 409)
+    if agent_id is None:  # another request used the link or created an agent meanwhile
+        return await _setup_refused(request, token, 409) or _link_not_valid(request)
     log.info("first agent %s created through the setup link", name)
     response = web.HTTPSeeOther("/dashboard")
     await _start_session(request, response, agent_id)
@@ -244,4 +277,5 @@ def setup_login_routes(app: web.Application, rules: AccessRules) -> None:
         router.add_post("/setup", setup),
     ]
     rules.set(public, Access.PUBLIC)
+    app[PASSWORD_HASHING] = asyncio.Semaphore(HASHES_AT_ONCE)
     app.on_startup.append(first_agent)

@@ -222,8 +222,11 @@ def build_spec() -> dict[str, Any]:
                     "summary": "Log in (form-encoded `name`, `password`, `next`)",
                     "responses": {
                         "303": {"description": "logged in: the session cookie, on to `next`"},
-                        "401": {"description": "text/html: wrong name or password"},
-                        "403": {"description": "text/html: disabled agent, or another site"},
+                        "401": {
+                            "description": "text/html: wrong name or password, or a disabled "
+                            "agent (the same page)"
+                        },
+                        "403": {"description": "text/html: a form from another site"},
                         "429": {
                             "description": "text/html: too many failed logins",
                             "headers": _RETRY_AFTER,
@@ -245,6 +248,7 @@ def build_spec() -> dict[str, Any]:
                     "responses": {
                         "303": {"description": "created and logged in: to /dashboard"},
                         "400": {"description": "text/html: the form again, with the error"},
+                        "404": {"description": "text/html: the setup link is not valid"},
                         "409": {"description": "text/html: an agent exists already"},
                     },
                 },

@@ -120,18 +120,41 @@ SELECT count(*) FROM used;
 -- Once an agent exists no setup link is needed any more.
 DELETE FROM setup_tokens;
 
--- name: recent_login_failures
--- The failures inside the throttling window for an account and a client address.
-SELECT key, failed_at FROM login_failures
-WHERE key = ANY($1::text[]) AND failed_at > now() - make_interval(secs => $2)
-ORDER BY failed_at;
+-- name: lock_login_keys
+-- Serialises the attempts on each throttling key, across replicas, until the transaction ends:
+-- counting a key's failures and reserving one more is then atomic. The locks are taken in one
+-- order (volatile output expressions are evaluated after ORDER BY), so attempts cannot deadlock.
+-- 1819240297 is b'logi' as a number: any constant, the same in every replica, keeps these locks
+-- apart from others (a two-int lock never meets a bigint one, such as lock_first_agent's).
+SELECT pg_advisory_xact_lock(1819240297, hashtext(key))
+FROM unnest($1::text[]) AS key
+ORDER BY hashtext(key);
 
--- name: record_login_failure
--- One row per key; rows older than the window are swept on the way.
-WITH swept AS (
-    DELETE FROM login_failures WHERE failed_at <= now() - make_interval(secs => $2) RETURNING 1
-)
-INSERT INTO login_failures (key) SELECT unnest($1::text[]);
+-- name: login_throttle_wait
+-- Seconds until every key has fewer failures inside the window than its limit (0: none is at
+-- it): the limit-th newest failure of a key is the one whose ageing out lets the next one in.
+SELECT coalesce(max(extract(epoch FROM nth.failed_at + make_interval(secs => $3) - now())), 0)
+FROM unnest($1::text[], $2::int[]) AS k (key, cap)
+CROSS JOIN LATERAL (
+    SELECT failed_at FROM login_failures
+    WHERE key = k.key AND failed_at > now() - make_interval(secs => $3)
+    ORDER BY failed_at DESC
+    OFFSET k.cap - 1 LIMIT 1
+) AS nth;
 
--- name: clear_login_failures
-DELETE FROM login_failures WHERE key = ANY($1::text[]);
+-- name: reserve_login_failure
+-- Counts the attempt as a failure on each key before its password is checked; a success takes
+-- it back by the returned attempt id.
+INSERT INTO login_failures (key, attempt)
+SELECT key, attempt.id FROM unnest($1::text[]) AS key, (SELECT gen_random_uuid() AS id) AS attempt
+RETURNING attempt;
+
+-- name: sweep_login_failures
+-- Rows older than the window count no more; swept after each reservation, outside its locks.
+DELETE FROM login_failures WHERE failed_at <= now() - make_interval(secs => $1);
+
+-- name: take_back_login_failure
+-- A login succeeded: its reserved rows were no failure, and its name-and-address pair starts
+-- again. The failures other attempts left on the account and on the address stay.
+DELETE FROM login_failures
+WHERE key = ANY($1::text[]) AND (attempt = $2 OR key = $3);
