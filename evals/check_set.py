@@ -35,7 +35,7 @@ MESSAGE_MIN, MESSAGE_MAX = 10, 5000  # the product's limits, after trimming
 PER_CELL, PER_CELL_SLACK = 50, 3
 MIN_TOTAL = 450
 EVERY_NTH_HELDOUT = 3
-# Every category and every urgency has tickets in each of these (LABELLING.md, "Language").
+# Every cell has tickets in each of these; every category and urgency has them in both files.
 LANGS_EVERYWHERE = ("de", "es", "fr")
 NON_ENGLISH_SHARE = (0.12, 0.20)
 # Character 4-gram Jaccard similarity at or above which two messages count as near-duplicates.
@@ -236,12 +236,17 @@ def check(partial: bool, show_cues: bool) -> int:
                 count = cells[(category, urgency)]
                 if abs(count - PER_CELL) > PER_CELL_SLACK:
                     problems.append(f"{category}/{urgency}: {count} tickets, not {PER_CELL}±3")
-        for field, values in (("category", CATEGORIES), ("urgency", URGENCIES)):
-            for value in values:
-                present = {t["lang"] for t in tickets if t[field] == value}
+                present = {t["lang"] for t in tickets if cell_of(t) == (category, urgency)}
                 for lang in LANGS_EVERYWHERE:
                     if lang not in present:
-                        problems.append(f"no {lang!r} ticket with {field} {value}")
+                        problems.append(f"{category}/{urgency}: no {lang!r} ticket")
+        for name, part in (("dev", dev), ("heldout", heldout)):
+            for field, values in (("category", CATEGORIES), ("urgency", URGENCIES)):
+                for value in values:
+                    present = {t.get("lang") for t in part if t.get(field) == value}
+                    for lang in LANGS_EVERYWHERE:
+                        if lang not in present:
+                            problems.append(f"{name}: no {lang!r} ticket with {field} {value}")
         share = sum(t["lang"] != "en" for t in tickets) / max(1, len(tickets))
         low, high = NON_ENGLISH_SHARE
         if not low <= share <= high:
