@@ -85,13 +85,14 @@ async def test_a_hanging_llm_is_an_outage_and_fails_no_ticket(
 ) -> None:
     """When every call stalls, nobody is answered: no ticket is the culprit, none is FAILED."""
     fake_ollama.behaviour = Behaviour.stall_forever(after=1)
-    app = await start_app(fast_faults(database_url, fake_ollama, TRIAGE_MAX_HANDBACKS=2))
+    app = await start_app(fast_faults(database_url, fake_ollama, TRIAGE_MAX_HANDBACKS=1))
     ids = [await submit(app, f"Nothing loads on the dashboard today, case {n}") for n in range(3)]
     deadline = time.monotonic() + 15
-    while await sql(database_url, "SELECT min(handbacks) FROM tickets") < 2:
+    while await sql(database_url, "SELECT min(handbacks) FROM tickets") < 1:
         assert time.monotonic() < deadline, "the tickets were not retried"
         await asyncio.sleep(0.1)
     assert await sql(database_url, "SELECT count(*) FROM tickets WHERE status = 'FAILED'") == 0
+    assert (await (await app.get("/health")).json())["claimers"]["paused"] is True
 
     fake_ollama.behaviour = Behaviour.valid()
     statuses = await wait_for_statuses(database_url, {"COMPLETED"}, 3, timeout=20)

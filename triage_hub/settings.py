@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+        if not value:
+            return None  # empty is unset: the embedded PostgreSQL
         parts = urlsplit(value)
         if parts.scheme not in ("postgresql", "postgres") or not (parts.netloc or parts.query):
             raise ValueError("must be a postgresql:// URI, e.g. postgresql://user@host:5432/db")
