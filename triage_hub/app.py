@@ -23,6 +23,7 @@ from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 from triage_hub.events import EventHub
 from triage_hub.keys import (
+    AGENT_READS,
     BREAKER,
     CLAIMERS,
     DATABASE,
@@ -53,13 +54,19 @@ from triage_hub.web.security import setup_security_headers
 log = logging.getLogger(__name__)
 
 
+def agents_share(pool_size: int) -> int:
+    """How many of the pool's connections agents' reads may hold at once: half of them."""
+    return max(1, pool_size // 2)
+
+
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the pool (waiting for the database), apply the schema; close the pool at exit."""
     settings = app[SETTINGS]
     pool = await open_pool(app[DATABASE_URL], settings.db_pool_size, settings.db_connect_attempts)
     try:
         await apply_schema(app[DATABASE_URL])
-        app[DATABASE] = Database(pool)
+        app[DATABASE] = database = Database(pool)
+        app[AGENT_READS] = database.share(agents_share(settings.db_pool_size), "agents' reads")
         yield
     finally:
         try:

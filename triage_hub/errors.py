@@ -54,6 +54,17 @@ class DatabaseUnavailable(TriageHubError):
     retry_after: ClassVar[int] = 2
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """The database is up but every connection we may use stayed busy: the client should retry.
+
+    A DatabaseUnavailable for whoever only needs "not now" (claimers, forms, health), with a
+    code, log line and Retry-After of its own.
+    """
+
+    code = "busy"
+    retry_after: ClassVar[int] = 1
+
+
 class UnsupportedMediaType(TriageHubError):
     """The body is not declared as JSON."""
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # the web layer imports this module
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
 DATABASE = web.AppKey("database", Database)
+# The agents' ticket reads: a share of DATABASE's pool, so that however many lists agents run,
+# intake, logins and the claimers keep connections of their own.
+AGENT_READS = web.AppKey("agent_reads", Database)
 WAKEUP = web.AppKey("wakeup", Wakeup)
 NOTIFIER = web.AppKey("notifier", Notifier)
 BREAKER = web.AppKey("breaker", CircuitBreaker)

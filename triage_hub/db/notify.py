@@ -73,8 +73,13 @@ class Notifier:
 
 
 Handler = Callable[[str], None]
-# The listener retries on anything the server says too (a dropped database, a failover).
-LISTENER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+# The listener retries on anything the server says too (a dropped database, a failover), and
+# on asyncpg's InterfaceError ("connection is closed"), which CONNECTION_ERRORS leaves out.
+LISTENER_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class Listener:

@@ -1,4 +1,5 @@
-"""The asyncpg pool: opened with retries; connection failures become DatabaseUnavailable."""
+"""The asyncpg pool: opened with retries. A lost connection becomes DatabaseUnavailable, a pool
+with no free connection DatabaseBusy; any other error (a bug) stays what it is."""
 
 from __future__ import annotations
 
@@ -12,24 +13,44 @@ from typing import Any, TypeAlias
 import asyncpg
 import asyncpg.pool
 
-from triage_hub.errors import DatabaseUnavailable
+from triage_hub.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-# What asyncpg raises when the server is down, restarting, or the connection broke mid-query.
+# What asyncpg raises when the server is down, restarting or full, or the connection broke
+# mid-query: a refused or reset socket, a connect or query timeout, a connection lost under us
+# (ConnectionDoesNotExistError and the other PostgresConnectionErrors), a server that refuses
+# connections while it starts or stops (CannotConnectNowError, admin or crash shutdown) or has
+# no connection slot left. Not InterfaceError: its subclasses (DataError for a bad argument,
+# ClientConfigurationError, ...) are bugs of ours; see connection_lost for its plain instances.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
 )
+# A plain InterfaceError with one of these texts is a connection (or the pool, at shutdown)
+# that closed under us: asyncpg has no class of its own for them.
+_CLOSED_TEXTS = ("connection is closed", "pool is closed", "pool is closing")
 ACQUIRE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
+# Short OLTP statements only: JIT compiling costs more than it saves (a deep urgent page whose
+# cost estimate passed jit_optimize_above_cost spent ~2 s in LLVM for a 0.5 s query).
+SERVER_SETTINGS = {"jit": "off"}
 
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether `error` means the database cannot be reached (an outage), not a bug of ours."""
+    if isinstance(error, CONNECTION_ERRORS):
+        return True
+    return type(error) is asyncpg.InterfaceError and any(
+        text in str(error) for text in _CLOSED_TEXTS
+    )
 
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
@@ -57,6 +78,7 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
         timeout=CONNECT_TIMEOUT,
         command_timeout=COMMAND_TIMEOUT,
         max_inactive_connection_lifetime=60.0,
+        server_settings=SERVER_SETTINGS,
     )
     return pool
 
@@ -84,21 +106,88 @@ async def open_pool(dsn: str, size: int, attempts: int) -> asyncpg.Pool[asyncpg.
     raise AssertionError("unreachable")
 
 
-class Database:
-    """The pool, handing out connections whose failures surface as DatabaseUnavailable."""
+def _released_on_close(conn: Connection, error: asyncpg.InterfaceError) -> bool:
+    """asyncpg hands a pooled connection back the moment it closes: a call through the proxy
+    we still hold then raises a bare InterfaceError ("released back to the pool"), a loss too."""
+    return type(error) is asyncpg.InterfaceError and getattr(conn, "_con", conn) is None
 
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+
+class Database:
+    """The pool, handing out connections: a lost connection surfaces as DatabaseUnavailable,
+    no free connection within `acquire_timeout` as DatabaseBusy.
+
+    `share()` makes a view of the same pool that may hold only part of it at once.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        acquire_timeout: float = ACQUIRE_TIMEOUT,
+        *,
+        name: str = "the pool",
+        limits: tuple[asyncio.Semaphore, ...] | None = None,
+    ) -> None:
         self.pool = pool
+        self.acquire_timeout = acquire_timeout
+        self.name = name
+        # Connections in use, counted here (the share's first, then the whole pool's): waiting
+        # for a place is a full pool, so asyncpg's own acquire never queues, and a timeout
+        # there can only be a connect that hung.
+        self._limits = limits or (asyncio.Semaphore(pool.get_max_size()),)
+
+    def share(self, connections: int, name: str) -> Database:
+        """A view of this pool that holds at most `connections` at once, so that whoever uses
+        the rest never waits behind its callers."""
+        own = asyncio.Semaphore(connections)
+        return Database(self.pool, self.acquire_timeout, name=name, limits=(own, *self._limits))
+
+    async def _take_places(self) -> None:
+        """A place in each limit, in order, or DatabaseBusy once acquire_timeout has passed."""
+        taken = 0
+        deadline: float | None = None
+        try:
+            for limit in self._limits:
+                if limit.locked():
+                    if deadline is None:
+                        deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+                    async with asyncio.timeout_at(deadline):
+                        await limit.acquire()
+                else:
+                    await limit.acquire()  # free: returns at once
+                taken += 1
+        except BaseException as error:
+            for limit in self._limits[:taken]:
+                limit.release()
+            if isinstance(error, TimeoutError):
+                log.warning(
+                    "database busy: no free connection in %s within %.1fs",
+                    self.name,
+                    self.acquire_timeout,
+                )
+                raise DatabaseBusy("The server is busy; retry shortly.") from None
+            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection; a broken or unreachable database raises DatabaseUnavailable."""
+        """A pooled connection; DatabaseUnavailable when the database cannot be reached,
+        DatabaseBusy when every connection stays in use."""
+        await self._take_places()
+        closed_while_held = False
         try:
-            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
-                yield conn
-        except CONNECTION_ERRORS as exc:
-            log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-            raise DatabaseUnavailable("The database is unavailable; retry shortly.") from exc
+            async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+                try:
+                    yield conn
+                except asyncpg.InterfaceError as error:
+                    closed_while_held = _released_on_close(conn, error)
+                    raise
+        except Exception as error:
+            if not (closed_while_held or connection_lost(error)):
+                raise
+            log.warning("database unavailable: %s: %s", type(error).__name__, error)
+            raise DatabaseUnavailable("The database is unavailable; retry shortly.") from error
+        finally:
+            for limit in self._limits:
+                limit.release()
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of one statement."""

@@ -10,7 +10,7 @@ from aiohttp import web
 from triage_hub.db import tickets
 from triage_hub.db.tickets import Sort
 from triage_hub.errors import BadRequest, NotFound
-from triage_hub.keys import DATABASE, INTAKE_LIMITS, METRICS, NOTIFIER, WAKEUP
+from triage_hub.keys import AGENT_READS, DATABASE, INTAKE_LIMITS, METRICS, NOTIFIER, WAKEUP
 from triage_hub.models import (
     Resolved,
     ResolveIn,
@@ -91,7 +91,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     page = _int_param(request, "page", 1, 1, MAX_OFFSET // limit + 1)
     statuses = _statuses_param(request)
     sort = _sort_param(request)
-    result = await tickets.list_tickets(request.app[DATABASE], page, limit, statuses, sort)
+    result = await tickets.list_tickets(request.app[AGENT_READS], page, limit, statuses, sort)
     backlog = await request.app[INTAKE_LIMITS].backlog.snapshot()
     return json_response(
         TicketList(tickets=result.tickets, pagination=result.pagination, backlog=backlog)
@@ -109,7 +109,7 @@ def ticket_id(request: web.Request) -> uuid.UUID:
 
 async def get_ticket(request: web.Request) -> web.Response:
     """GET /tickets/{id}."""
-    ticket = await tickets.get_ticket(request.app[DATABASE], ticket_id(request))
+    ticket = await tickets.get_ticket(request.app[AGENT_READS], ticket_id(request))
     return json_response(ticket)
 
 

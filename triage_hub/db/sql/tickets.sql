@@ -37,14 +37,30 @@ ORDER BY created_at DESC, id DESC
 LIMIT $2 OFFSET $3;
 
 -- name: list_tickets_urgent
--- Most urgent first: High, Medium, Low, then untriaged; oldest first within each. It sorts the
--- matching rows, which is cheap for the active backlog the dashboard asks for.
-SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
-FROM tickets
-WHERE status = ANY($1::text[])
-ORDER BY CASE urgency WHEN 'High' THEN 0 WHEN 'Medium' THEN 1 WHEN 'Low' THEN 2 ELSE 3 END,
-         created_at, id
-LIMIT $2 OFFSET $3;
+-- Most urgent first: High, Medium, Low, then untriaged; oldest first within each. Each wanted
+-- status walks tickets_urgent_v1_idx in order for at most limit + offset entries, index only
+-- (PostgreSQL 15 cannot merge one index scan over several statuses: one lateral scan each);
+-- those few are sorted, and only the page's rows are read from the table. The rank is written
+-- exactly as in the index (see schema.sql).
+WITH page AS (
+    SELECT ranked.id, ranked.rank, ranked.created_at
+    FROM unnest($1::text[]) AS wanted (status)
+    CROSS JOIN LATERAL (
+        SELECT id, created_at,
+               CASE WHEN urgency = 'High' THEN 0 WHEN urgency = 'Medium' THEN 2
+                    WHEN urgency = 'Low' THEN 3 ELSE 4 END AS rank
+        FROM tickets
+        WHERE tickets.status = wanted.status
+        ORDER BY rank, created_at, id
+        LIMIT $2::int + $3::int
+    ) AS ranked
+    ORDER BY ranked.rank, ranked.created_at, ranked.id
+    LIMIT $2 OFFSET $3
+)
+SELECT tickets.id, user_message, category, sentiment, urgency, status, attempts,
+       tickets.created_at, updated_at
+FROM page JOIN tickets ON tickets.id = page.id
+ORDER BY page.rank, page.created_at, page.id;
 
 -- name: count_tickets_capped
 -- An exact count that stops at $1 rows, so a big table never costs a full count per request.
