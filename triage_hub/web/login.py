@@ -32,6 +32,7 @@ from triage_hub.web.auth import (
     session_id,
 )
 from triage_hub.web.clients import client_address
+from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ async def login(request: web.Request) -> web.Response:
     """POST /login: check the password (throttled per account and per address), start a session."""
     if not same_origin(request):
         return _cross_site(request)
-    form = await request.post()
+    form = await read_form(request)
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     next_path = local_path(str(form.get("next", "")))
     db = request.app[DATABASE]
@@ -184,7 +185,7 @@ async def setup(request: web.Request) -> web.Response:
     """POST /setup: create the first agent (once), and log them in."""
     if not same_origin(request):
         return _cross_site(request)
-    form = await request.post()
+    form = await read_form(request)
     token, name = str(form.get("token", "")), str(form.get("name", "")).strip()
     password = str(form.get("password", ""))
     try:
