@@ -42,6 +42,7 @@ BAD_VALUES = {
     "TRIAGE_INTAKE_RATE_PER_MINUTE": "-1",
     "TRIAGE_INTAKE_BURST": "0",
     "TRIAGE_MAX_BACKLOG": "lots",
+    "TRIAGE_ALLOWED_HOSTS": "desk.example.com:8080",
 }
 
 

@@ -44,9 +44,11 @@ from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
+from triage_hub.web.guards import guard_middleware
 from triage_hub.web.intake_limits import setup_intake_limits
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.preview import renderer_ctx
+from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
 from triage_hub.web.security import setup_security_headers
@@ -131,7 +133,12 @@ async def close_event_streams(app: web.Application) -> None:
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     """Build the application for one process: API, and the background work in cleanup_ctx."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[error_middleware, guard_middleware],
+        handler_args={"lingering_time": LINGER_SECONDS},
+    )
+    answer_protocol_errors(app)
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[METRICS] = Metrics()

@@ -72,6 +72,13 @@ class UnsupportedMediaType(TriageHubError):
     code = "unsupported_media_type"
 
 
+class RequestTimeout(TriageHubError):
+    """The body did not arrive in time (a client trickling bytes holds a connection)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class TryLater(TriageHubError):
     """A refusal that passes once time has passed; the answer carries `Retry-After`."""
 

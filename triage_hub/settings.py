@@ -15,6 +15,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An entry of TRIAGE_ALLOWED_HOSTS: a name, or `*.` below a domain (lower case, no port).
+_ALLOWED_HOST = re.compile(r"(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+
+
+def is_ip_address(text: str) -> bool:
+    """An IPv4 or IPv6 address, not a name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def default_data_dir() -> Path:
@@ -81,6 +92,7 @@ class Settings(BaseSettings):
     intake_rate_per_minute: float = Field(30.0, ge=0, le=1e6, alias="TRIAGE_INTAKE_RATE_PER_MINUTE")
     intake_burst: int = Field(10, ge=1, le=1_000_000, alias="TRIAGE_INTAKE_BURST")
     max_backlog: int = Field(10_000, ge=0, le=1_000_000_000, alias="TRIAGE_MAX_BACKLOG")
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), alias="TRIAGE_ALLOWED_HOSTS")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -93,6 +105,24 @@ class Settings(BaseSettings):
                 if part.strip()
             )
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """`triage.example.com, *.example.org`: host names without a port, comma-separated."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each a name, `*.` and a domain, or an IP address; compared in lower case."""
+        hosts = tuple(h.lower().removeprefix("[").removesuffix("]").rstrip(".") for h in value)
+        for host in hosts:
+            if not _ALLOWED_HOST.fullmatch(host) and not is_ip_address(host):
+                raise ValueError(f"{host!r} is not a host name, *.domain or IP address (no port)")
+        return hosts
 
     @field_validator("database_url")
     @classmethod
@@ -116,11 +146,8 @@ class Settings(BaseSettings):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            if not _HOST_NAME.fullmatch(value):
-                raise ValueError("must be an IP address or a host name") from None
+        if not is_ip_address(value) and not _HOST_NAME.fullmatch(value):
+            raise ValueError("must be an IP address or a host name")
         return value
 
     @field_validator("ollama_host")

@@ -20,6 +20,7 @@ from triage_hub.keys import ACCESS_RULES, DATABASE, PRINCIPAL, SETTINGS
 from triage_hub.web.access import Access, AccessRules
 from triage_hub.web.clients import is_https
 from triage_hub.web.middlewares import error_response
+from triage_hub.web.responses import FORM_TYPE, read_form
 
 SESSION_COOKIE = "triage_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -95,13 +96,10 @@ async def csrf_ok(request: web.Request, agent: Principal) -> bool:
     if not same_origin(request) or agent.csrf_token is None:
         return False
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        field = (await request.post()).get(CSRF_FIELD)
-        sent = field if isinstance(field, str) else None
-    return sent is not None and hmac.compare_digest(sent, agent.csrf_token)
+    if sent is None and request.content_type == FORM_TYPE:  # our pages post no other forms
+        sent = (await read_form(request)).get(CSRF_FIELD)
+    # Our tokens are ASCII; compare_digest raises (TypeError) on a str that is not.
+    return sent is not None and sent.isascii() and hmac.compare_digest(sent, agent.csrf_token)
 
 
 def login_url(request: web.Request) -> str:

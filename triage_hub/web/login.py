@@ -35,6 +35,7 @@ from triage_hub.web.auth import (
 )
 from triage_hub.web.clients import client_address
 from triage_hub.web.intake_limits import bucket_key, retry_after
+from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ async def login(request: web.Request) -> web.Response:
     """POST /login: check the password (throttled per account and per address), start a session."""
     if not same_origin(request):
         return _cross_site(request)
-    form = await request.post()
+    form = await read_form(request, allow_nul=True)  # a NUL name is a wrong name (counted)
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     next_path = local_path(str(form.get("next", "")))
     db = request.app[DATABASE]
@@ -213,7 +214,7 @@ async def setup(request: web.Request) -> web.Response:
     """POST /setup: create the first agent (once), and log them in."""
     if not same_origin(request):
         return _cross_site(request)
-    form = await request.post()
+    form = await read_form(request)
     token, name = str(form.get("token", "")), str(form.get("name", "")).strip()
     # Before any hashing: a public request without a working link must cost next to nothing.
     refused = await _setup_refused(request, token, 409)

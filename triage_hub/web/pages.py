@@ -20,6 +20,7 @@ from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, Status, Tick
 from triage_hub.web.access import Access, AccessRules
 from triage_hub.web.auth import principal
 from triage_hub.web.intake_limits import check_intake
+from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
 from triage_hub.web.tickets import submit_ticket
 
@@ -77,7 +78,7 @@ async def submit_form(request: web.Request) -> web.Response:
 
 async def _form_text(request: web.Request) -> str | None:
     """The posted message (None when missing), with the browser's CRLF line breaks as LF."""
-    raw = (await request.post()).get("message")
+    raw = (await read_form(request, allow_nul=True)).get("message")  # TicketIn says why not
     # Browsers send a textarea's line breaks as CRLF; the JSON path (and the API) stores LF.
     return raw.replace("\r\n", "\n") if isinstance(raw, str) else None
 

@@ -37,6 +37,8 @@ def content_security_policy(nonce: str | None) -> str:
 # Most responses are API answers: their policy is made once.
 NO_SCRIPT_POLICY = content_security_policy(None)
 FIXED_HEADERS = {
+    # Instead of aiohttp's "Python/3.11 aiohttp/3.x.y": no versions to match against advisories.
+    "Server": "triage-hub",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP level 2
