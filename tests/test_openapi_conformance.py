@@ -1,0 +1,114 @@
+"""schemathesis against GET /openapi.json on a live `triage-hub serve`: the API answers what its
+description says (status codes, content types, headers, bodies; valid input accepted, invalid
+input refused) and never a 5xx. Bounded (a few hundred requests) and seeded, so reproducible."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.auth import AUTH
+from tests.factories import insert_tickets
+from tests.serve import ServeProcess
+
+SCHEMATHESIS = Path(sys.executable).with_name("st")
+MAX_EXAMPLES = 12  # per operation and phase: with the coverage phase ~500 requests in all
+SEED = "9"
+TIMEOUT_SECONDS = 100
+# An endless stream: a request to it never ends (tests/test_events.py covers it).
+NEVER_ENDS = ["/events"]
+# Operations that fail because of faults other branches of issue 9 fix; each runs on its own,
+# as an expected failure, until that branch lands (then its xfail passes: remove it).
+MULTIPART_500 = ["post_login", "post_submit"]
+SETUP_CHECKS_FORM_FIRST = ["post_setup"]
+ELSEWHERE = MULTIPART_500 + SETUP_CHECKS_FORM_FIRST
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[ServeProcess]:
+    """`triage-hub serve` on the test's database, API only."""
+    process = ServeProcess({"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0"})
+    try:
+        await process.start()
+        yield process
+    finally:
+        await process.close()
+
+
+async def schemathesis_run(server: ServeProcess, config: Path, *options: str) -> tuple[int, str]:
+    """`st run` against the server's /openapi.json with every check; (exit code, output)."""
+    argv = [
+        str(SCHEMATHESIS),
+        "--config-file",
+        str(config),
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks=all",
+        f"--max-examples={MAX_EXAMPLES}",
+        f"--seed={SEED}",
+        "--phases=examples,coverage,fuzzing",
+        "--workers=1",  # two threads: CPython 3.11's "AST constructor recursion depth mismatch"
+        "--no-shrink",
+        "--generation-database=none",
+        "--request-timeout=10",
+        "--max-redirects=0",
+        f"--header=Authorization: {AUTH['Authorization']}",
+        *(f"--exclude-path={path}" for path in NEVER_ENDS),
+        *options,
+    ]
+    log = config.with_name("schemathesis.log")
+    with log.open("wb") as output:  # a file: what it printed survives a timeout
+        child = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            env={"NO_COLOR": "1", "PATH": str(SCHEMATHESIS.parent), "COLUMNS": "120"},
+        )
+        try:
+            code = await asyncio.wait_for(child.wait(), TIMEOUT_SECONDS)
+        except TimeoutError:
+            child.kill()
+            code = await child.wait()
+    return code, log.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        pytest.param([f"--exclude-operation-id={name}" for name in ELSEWHERE], id="the-api"),
+        pytest.param(
+            [f"--include-operation-id={name}" for name in MULTIPART_500],
+            id="login-and-submit-forms",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="issue 9 item 9 (malformed bodies, another branch): multipart/form-data "
+                "without a boundary to POST /login and POST /submit answers 500",
+            ),
+        ),
+        pytest.param(
+            [f"--include-operation-id={name}" for name in SETUP_CHECKS_FORM_FIRST],
+            id="setup-form",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="issue 9 item 8 (/setup checks the token first, another branch): today "
+                "POST /setup validates the form first, so a valid form whose `confirm` differs "
+                "answers 400 where the closed setup should answer",
+            ),
+        ),
+    ],
+)
+@pytest.mark.timeout(TIMEOUT_SECONDS + 40)
+async def test_the_api_does_what_its_description_says(
+    server: ServeProcess, database_url: str, tmp_path: Path, operations: list[str]
+) -> None:
+    # One real ticket, awaiting an agent, for the operations that take a ticket id: they then
+    # reach more than their 404 (the ticket, its public status, a resolve, a refused retry).
+    [ticket_id] = await insert_tickets(database_url, 1, "COMPLETED")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(f'[parameters]\n"path.id" = "{ticket_id}"\n', encoding="utf-8")
+    code, output = await schemathesis_run(server, config, *operations)
+    assert code == 0, output
