@@ -67,6 +67,7 @@ async def schemathesis_run(server: ServeProcess, config: Path, *options: str) ->
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
             env={"NO_COLOR": "1", "PATH": str(SCHEMATHESIS.parent), "COLUMNS": "120"},
+            cwd=config.parent,  # its crash cache (replayed by the next run) stays the test's own
         )
         try:
             code = await asyncio.wait_for(child.wait(), TIMEOUT_SECONDS)
