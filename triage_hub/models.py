@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -14,10 +14,20 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 MESSAGE_MIN_CHARS = 10
 MESSAGE_MAX_CHARS = 5000
+REPLY_MAX_CHARS = 20000
+
+Category = Literal["Billing", "Technical", "Feature Request"]
+Urgency = Literal["High", "Medium", "Low"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+URGENCIES: tuple[str, ...] = get_args(Urgency)
+SENTIMENT_MIN = 1
+SENTIMENT_MAX = 10
+Sentiment = Annotated[int, Field(ge=SENTIMENT_MIN, le=SENTIMENT_MAX)]
 
 # Timestamps always carry their offset ("+00:00"), never a bare "Z" or a naive time.
 Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
@@ -63,10 +73,22 @@ class TicketIn(StrictInput):
     _storable = field_validator("message")(check_storable_text)
 
 
-class ResolveIn(StrictInput):
-    """PUT /tickets/{id}/resolve: the reply that was sent to the customer."""
+class TriageFields(StrictInput):
+    """An agent's values for the triage fields; each optional (absent: unchanged)."""
 
-    ai_draft: Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+    category: Category | None = None
+    urgency: Urgency | None = None
+    sentiment: Sentiment | None = None
+
+    def given(self) -> dict[str, object]:
+        """The fields the agent set."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+class ResolveIn(TriageFields):
+    """PUT /tickets/{id}/resolve: the reply that was sent, and the agent's last corrections."""
+
+    ai_draft: Annotated[str, StringConstraints(min_length=1, max_length=REPLY_MAX_CHARS)]
 
     @field_validator("ai_draft")
     @classmethod
@@ -74,6 +96,34 @@ class ResolveIn(StrictInput):
         if not value.strip():
             raise ValueError("must not be empty")
         return check_storable_text(value)
+
+    def given(self) -> dict[str, object]:
+        """The triage fields the agent set (not the reply)."""
+        return {k: v for k, v in super().given().items() if k != "ai_draft"}
+
+
+class CorrectionIn(TriageFields):
+    """PATCH /tickets/{id}: correct the triage of a ticket without resolving it."""
+
+    @model_validator(mode="after")
+    def _something(self) -> CorrectionIn:
+        if not self.given():
+            raise ValueError("give at least one of category, urgency, sentiment")
+        return self
+
+
+class DraftIn(StrictInput):
+    """PUT /tickets/{id}/draft: the reply being written (empty: discard it)."""
+
+    draft: Annotated[str, StringConstraints(max_length=REPLY_MAX_CHARS)]
+
+    _storable = field_validator("draft")(check_storable_text)
+
+
+class PresenceIn(StrictInput):
+    """POST /tickets/{id}/presence: this page has the ticket open, is typing, or has left."""
+
+    state: Literal["viewing", "typing", "left"]
 
 
 class TicketCreated(BaseModel):
@@ -99,8 +149,52 @@ class TicketSummary(BaseModel):
     updated_at: Timestamp
 
 
+class Change(BaseModel):
+    """One field an agent changed on a ticket."""
+
+    revision: int
+    actor: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    changed_at: Timestamp
+
+
+class SavedDraft(BaseModel):
+    """The reply the reader was writing, as last saved."""
+
+    body: str
+    saved_at: Timestamp
+
+
+class OtherDraft(BaseModel):
+    """Someone else has a reply to this ticket saved."""
+
+    author: str
+    saved_at: Timestamp
+
+
+class Presence(BaseModel):
+    """Someone has this ticket open now."""
+
+    viewer: str
+    state: Literal["viewing", "typing"]
+    seen_at: Timestamp
+
+
 class Ticket(TicketSummary):
     """GET /tickets/{id}: everything the ticket knows."""
+
+    ai_category: str | None = None
+    ai_urgency: str | None = None
+    ai_sentiment: int | None = None
+    revision: int = 1
+    resolved_by: str | None = None
+    last_error_explained: str | None = None
+    changes: list[Change] = []
+    draft: SavedDraft | None = None
+    other_drafts: list[OtherDraft] = []
+    presence: list[Presence] = []
 
     ai_draft: str | None
     raw_ai_response: Any
@@ -148,11 +242,26 @@ class TicketList(TicketPage):
 
 
 class TicketState(BaseModel):
-    """The ticket part of the answers to resolve and retry."""
+    """The ticket part of the answers to resolve, correct and retry."""
 
     id: uuid.UUID
     status: Status
+    revision: int
     updated_at: Timestamp
+
+
+class Corrected(BaseModel):
+    """PATCH /tickets/{id}."""
+
+    message: str = "Ticket updated"
+    ticket: TicketState
+    changes: list[Change]
+
+
+class DraftSaved(BaseModel):
+    """PUT /tickets/{id}/draft."""
+
+    saved_at: Timestamp
 
 
 class Resolved(BaseModel):

@@ -21,6 +21,11 @@ class Principal:
     name: str
     csrf_token: str | None = None  # sessions only
 
+    @property
+    def actor(self) -> str:
+        """How changes made through this principal are signed: the agent, or the script."""
+        return self.name if self.kind == "session" else f"{self.name} (API token)"
+
 
 @dataclass(frozen=True)
 class LoginAttempt:

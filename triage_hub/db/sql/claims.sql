@@ -58,6 +58,7 @@ RETURNING lease_expires_at;
 -- name: complete_ticket
 UPDATE tickets
 SET status = 'COMPLETED', category = $3, sentiment = $4, urgency = $5, ai_draft = $6,
+    ai_category = $3, ai_sentiment = $4, ai_urgency = $5,
     raw_ai_response = $7, model = $8, first_token_ms = $9, total_ms = $10,
     prompt_tokens = $11, completion_tokens = $12, last_error = NULL,
     handbacks = 0, failing_since = NULL,

@@ -8,7 +8,8 @@ RETURNING id, status, created_at;
 -- name: get_ticket
 SELECT id, user_message, category, sentiment, urgency, ai_draft, status, raw_ai_response,
        attempts, last_error, model, first_token_ms, total_ms, prompt_tokens, completion_tokens,
-       lease_expires_at, created_at, updated_at, resolved_at
+       lease_expires_at, created_at, updated_at, resolved_at, ai_category, ai_urgency,
+       ai_sentiment, revision, resolved_by
 FROM tickets WHERE id = $1;
 
 -- name: list_tickets
@@ -37,8 +38,9 @@ ORDER BY created_at DESC, id DESC
 LIMIT $2 OFFSET $3;
 
 -- name: list_tickets_urgent
--- Most urgent first: High, Medium, Low, then untriaged; oldest first within each. Each wanted
--- status walks tickets_urgent_v1_idx in order for at most limit + offset entries, index only
+-- Most urgent first: High, then FAILED (needs a human), Medium, Low, then untriaged; oldest
+-- first within each. Each wanted
+-- status walks tickets_urgent_v2_idx in order for at most limit + offset entries, index only
 -- (PostgreSQL 15 cannot merge one index scan over several statuses: one lateral scan each);
 -- those few are sorted, and only the page's rows are read from the table. The rank is written
 -- exactly as in the index (see schema.sql).
@@ -47,8 +49,8 @@ WITH page AS (
     FROM unnest($1::text[]) AS wanted (status)
     CROSS JOIN LATERAL (
         SELECT id, created_at,
-               CASE WHEN urgency = 'High' THEN 0 WHEN urgency = 'Medium' THEN 2
-                    WHEN urgency = 'Low' THEN 3 ELSE 4 END AS rank
+               CASE WHEN urgency = 'High' THEN 0 WHEN tickets.status = 'FAILED' THEN 1
+                    WHEN urgency = 'Medium' THEN 2 WHEN urgency = 'Low' THEN 3 ELSE 4 END AS rank
         FROM tickets
         WHERE tickets.status = wanted.status
         ORDER BY rank, created_at, id
@@ -77,19 +79,13 @@ SELECT reltuples::bigint FROM pg_class WHERE oid = 'tickets'::regclass;
 -- The planner's row estimate for one status, from the column statistics.
 EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE status = ANY($1::text[]);
 
--- name: resolve_ticket
--- Only a triaged (COMPLETED) or given-up (FAILED) ticket can be resolved; RESOLVED is final.
-UPDATE tickets
-SET status = 'RESOLVED', ai_draft = $2, resolved_at = now()
-WHERE id = $1 AND status IN ('COMPLETED', 'FAILED')
-RETURNING id, status, updated_at;
-
 -- name: retry_ticket
--- An agent gives a FAILED ticket a fresh set of attempts.
+-- An agent gives a FAILED ticket a fresh set of attempts and hand-backs.
 UPDATE tickets
-SET status = 'PENDING', attempts = 0, available_at = now(), last_error = NULL
+SET status = 'PENDING', attempts = 0, handbacks = 0, failing_since = NULL,
+    available_at = now(), last_error = NULL
 WHERE id = $1 AND status = 'FAILED'
-RETURNING id, status, updated_at;
+RETURNING id, status, revision, updated_at;
 
 -- name: ticket_status
 SELECT status FROM tickets WHERE id = $1;
