@@ -3,8 +3,10 @@
 Seeds a fresh bench database with one INSERT ... SELECT over generate_series (a year of
 tickets, mostly RESOLVED/COMPLETED, some FAILED, a PENDING backlog, a few PROCESSING), runs
 VACUUM ANALYZE, starts our server (API only) and loads each URL with wrk at 16 connections.
+Last, the crowd case: 200 connections of the dashboard's urgent list while 4 post tickets.
 
     .venv/bin/python bench/list_1m.py [--rows 1000000] [--duration 10] [--rounds 3] [--keep]
+                                      [--urgent-only] [--crowd-duration 10]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +36,11 @@ PATHS = [
     "/tickets?limit=100",
     "/tickets?status=RESOLVED",  # beyond the issue's list: the most common status, see BENCHMARKS
 ]
+# The dashboard's "active tickets, most urgent first" (issue 9, item 12), and every ticket so.
+URGENT = "/tickets?status=PENDING,PROCESSING,COMPLETED,FAILED&sort=urgent"
+URGENT_PATHS = [URGENT, "/tickets?sort=urgent"]
+CROWD = 200  # connections listing URGENT in the crowd case
+CROWD_INTAKE = 4  # connections posting tickets meanwhile
 
 # One statement: row i is the i-th oldest ticket, created `$2` seconds after the one before
 # (jittered by under half of that, so still in order). The newest `$3` are the PENDING backlog
@@ -142,7 +150,50 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--keep", action="store_true", help=f"keep (and reuse) the seeded database {DATABASE}"
     )
+    parser.add_argument(
+        "--urgent-only",
+        action="store_true",
+        help="load only /tickets (for comparison) and the sort=urgent URLs, then the crowd case",
+    )
+    parser.add_argument(
+        "--crowd-duration", type=int, default=10, help="seconds of the crowd case (0: skip it)"
+    )
     return parser.parse_args()
+
+
+def crowd_case(server: common.Server, duration: int) -> list[list[object]]:
+    """CROWD connections of urgent lists and CROWD_INTAKE of POST /tickets at once: what each
+    got, and the log lines the run added. Rows of the table it prints."""
+    log_before = server.log_text()
+    with ThreadPoolExecutor(2) as runner:
+        lists = runner.submit(
+            common.run_wrk, server.base_url + URGENT, CROWD, duration, headers=common.AGENT
+        )
+        intake = runner.submit(
+            common.run_wrk,
+            server.base_url + "/tickets",
+            CROWD_INTAKE,
+            duration,
+            common.POST_TICKET_LUA,
+        )
+        results = [(f"{CROWD} x `GET {URGENT}`", lists.result())]
+        results.append((f"{CROWD_INTAKE} x `POST /tickets` meanwhile", intake.result()))
+    added = server.log_text()[len(log_before) :]
+    rows: list[list[object]] = []
+    for label, result in results:
+        rows.append(
+            [
+                label,
+                f"{result.requests_per_s:,.0f}",
+                common.ms(result.percentiles["50"]),
+                common.ms(result.percentiles["99"]),
+                result.non_2xx,
+                result.socket_errors,
+            ]
+        )
+    unavailable, busy = added.count("database unavailable"), added.count("database busy")
+    rows.append([f"log lines: {unavailable} `database unavailable`, {busy} `database busy`"])
+    return rows
 
 
 def prepare_database(args: argparse.Namespace) -> str:
@@ -179,12 +230,14 @@ def main() -> None:
         f"{args.warmup}s warm-up per URL"
     )
     url = prepare_database(args)
+    paths = ["/tickets", *URGENT_PATHS] if args.urgent_only else [*PATHS, *URGENT_PATHS]
+    crowd: list[list[object]] = []
     results: dict[str, list[common.WrkResult]] = {}
     pages: dict[str, str] = {}
     alone: dict[str, list[float]] = {}
     try:
         with common.our_server(url) as server:
-            for path in PATHS:
+            for path in paths:
                 pages[path] = check_page(server, path)
                 common.run_wrk(
                     server.base_url + path, CONNECTIONS, args.warmup, headers=common.AGENT
@@ -194,7 +247,7 @@ def main() -> None:
                     server.base_url + path, 300, 5.0, headers=common.AGENT
                 )
             for round_no in range(1, args.rounds + 1):
-                for path in PATHS:
+                for path in paths:
                     result = common.measure(
                         server.base_url + path,
                         CONNECTIONS,
@@ -204,6 +257,9 @@ def main() -> None:
                     )
                     results.setdefault(path, []).append(result)
                     print(common.progress(f"round {round_no} {path:<26}", result), flush=True)
+            if args.crowd_duration > 0:  # last: its intake adds tickets
+                common.wait_for_quiet(max_wait_s=30.0)
+                crowd = crowd_case(server, args.crowd_duration)
             problems = server.problems()
     finally:
         if not args.keep:
@@ -211,7 +267,7 @@ def main() -> None:
     print(f"\n(load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})\n")
     table = []
     disturbed = 0
-    for path in PATHS:
+    for path in paths:
         s = common.summarize(results[path])
         disturbed += s.disturbed_rounds
         verdict = "PASS" if s.p99 <= P99_TARGET_MS else "FAIL"
@@ -233,12 +289,17 @@ def main() -> None:
     print(f"Medians of {args.rounds} rounds of {args.duration}s, {CONNECTIONS} connections:\n")
     print(common.markdown_table(header, table))
     print(
-        f"\n{disturbed} of {len(PATHS) * args.rounds} wrk runs were disturbed by other work on "
+        f"\n{disturbed} of {len(paths) * args.rounds} wrk runs were disturbed by other work on "
         "the machine (over 15 % busy before, or over 5 % of the CPUs taken during the run)."
     )
     print("\nFirst pages served:\n")
-    for path in PATHS:
+    for path in paths:
         print(f"- `GET {path}`: {pages[path]}")
+    if crowd:
+        print(f"\nThe crowd case ({args.crowd_duration}s; pool of 10, the server's default):\n")
+        header = ["load", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors"]
+        print(common.markdown_table(header, crowd[:-1]))
+        print(f"\n{crowd[-1][0]}")
     print(f"\n{len(problems)} warning/error lines in the server log.")
 
 

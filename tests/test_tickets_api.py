@@ -79,12 +79,15 @@ async def test_total_is_an_estimate_past_the_exact_cap(client: Client, database_
         ({"page": ""}, "page"),
         ({"page": "99999999999999999999"}, "page"),
         ({"page": "5002", "limit": "20"}, "page"),
+        ({"page": "1001", "limit": "1"}, "page"),  # one bound for every limit, as documented
         ({"limit": "0"}, "limit"),
         ({"limit": "101"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"status": "DONE"}, "status"),
         ({"status": "PENDING,DONE"}, "status"),
         ({"status": "PENDING,"}, "status"),
+        ({"status": "proce\u017f\u017fing"}, "status"),  # "ſ".upper() is "S"; not a status
+        ({"status": "PENDING\u3000"}, "status"),  # nor is an ideographic space a blank
         ({"sort": "oldest"}, "sort"),
     ],
 )

@@ -25,9 +25,12 @@ from triage_hub.web.responses import json_response, read_json
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-# OFFSET paging reads every skipped row: beyond this depth a page would cost tens of ms.
-MAX_OFFSET = 100_000
+# OFFSET paging reads every skipped row: beyond 100,000 rows a page would cost tens of ms. One
+# bound for every `limit` (not one per limit), so that the API description can state it.
+MAX_PAGE = 100_000 // MAX_LIMIT
 _DIGITS = re.compile(r"[0-9]{1,9}")
+# Around the comma-separated statuses: what people type, nothing Unicode calls a space.
+_BLANKS = " \t"
 
 
 async def submit_ticket(app: web.Application, message: str) -> TicketCreated:
@@ -65,11 +68,14 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 def _statuses_param(request: web.Request) -> list[Status]:
     """`status=A` or `status=A,B,…` (any case); absent or empty means every status."""
-    raw = request.query.get("status", "").strip()
+    raw = request.query.get("status", "").strip(_BLANKS)
     if not raw:
         return []
     try:
-        statuses = [Status(part.strip().upper()) for part in raw.split(",")]
+        parts = [part.strip(_BLANKS) for part in raw.split(",")]
+        if not all(part.isascii() for part in parts):  # "ſ".upper() is "S"
+            raise ValueError
+        statuses = [Status(part.upper()) for part in parts]
     except ValueError:
         allowed = ", ".join(status.value for status in Status)
         raise _invalid("status", f"`status` must be one or more of {allowed}.") from None
@@ -88,7 +94,7 @@ def _sort_param(request: web.Request) -> Sort:
 async def list_tickets(request: web.Request) -> web.Response:
     """GET /tickets?page=&limit=&status=&sort=: newest (or most urgent) first."""
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    page = _int_param(request, "page", 1, 1, MAX_OFFSET // limit + 1)
+    page = _int_param(request, "page", 1, 1, MAX_PAGE)
     statuses = _statuses_param(request)
     sort = _sort_param(request)
     result = await tickets.list_tickets(request.app[AGENT_READS], page, limit, statuses, sort)
