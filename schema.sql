@@ -66,6 +66,14 @@ ALTER TABLE tickets ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED AL
                               ELSE 'english'::regconfig END, user_message)
     || to_tsvector('simple'::regconfig, user_message)) STORED;
 CREATE INDEX IF NOT EXISTS tickets_search_idx ON tickets USING gin (search_vector);
+-- What an agent typed, as a query of the same vector: web search syntax (words, "a phrase",
+-- -not, or), matched as English, German, Spanish or French stems or as the exact words.
+CREATE OR REPLACE FUNCTION ticket_search_query(typed text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT websearch_to_tsquery('english', typed) || websearch_to_tsquery('simple', typed)
+           || websearch_to_tsquery('german', typed) || websearch_to_tsquery('spanish', typed)
+           || websearch_to_tsquery('french', typed)
+$$;
 
 -- Claims churn the hot rows: vacuum them early and leave room for HOT updates.
 ALTER TABLE tickets SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,

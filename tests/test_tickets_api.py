@@ -223,10 +223,10 @@ async def test_list_several_statuses_and_most_urgent_first(
     urgent = await (
         await client.get("/tickets", params={"status": active, "sort": "urgent"})
     ).json()
-    # High (completed[2]), Medium, Low, then the untriaged.
+    # High (completed[2]), then FAILED (needs a human), Medium, Low, then the untriaged.
     ids = [t["id"] for t in urgent["tickets"]]
-    assert ids[:3] == [completed[2], completed[1], completed[0]]
-    assert set(ids[3:]) == {*pending, *failed}
+    assert ids[:4] == [completed[2], failed[0], completed[1], completed[0]]
+    assert set(ids[4:]) == set(pending)
     everything = await (await client.get("/tickets", params={"sort": "urgent"})).json()
     assert everything["pagination"]["total"] == 8
 

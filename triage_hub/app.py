@@ -15,6 +15,7 @@ from triage_hub.db.notify import (
     NEW_TICKETS,
     TICKET_DRAFTS,
     TICKET_EVENTS,
+    TICKET_PRESENCE,
     Listener,
     Notifier,
     Wakeup,
@@ -22,6 +23,7 @@ from triage_hub.db.notify import (
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 from triage_hub.events import EventHub
+from triage_hub.intake import Intake
 from triage_hub.keys import (
     AGENT_READS,
     BREAKER,
@@ -29,9 +31,11 @@ from triage_hub.keys import (
     DATABASE,
     DATABASE_URL,
     EVENT_HUB,
+    INTAKE,
     LLM_STATUS,
     METRICS,
     NOTIFIER,
+    PASSWORD_HASHING,
     SETTINGS,
     SUPERVISOR,
     WAKEUP,
@@ -44,14 +48,15 @@ from triage_hub.triage.claimers import ClaimerPool
 from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
+from triage_hub.web.auth import auth_middleware
 from triage_hub.web.guards import guard_middleware
-from triage_hub.web.intake_limits import setup_intake_limits
+from triage_hub.web.login import HASHES_AT_ONCE, first_agent
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.preview import renderer_ctx
 from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
-from triage_hub.web.security import setup_security_headers
+from triage_hub.web.security import add_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
             NEW_TICKETS: new_tickets,
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
             TICKET_DRAFTS: lambda payload: hub.publish("draft", payload),
+            TICKET_PRESENCE: lambda payload: hub.publish("presence", payload),
         },
         on_connect=reconnected,
         keepalive=max(settings.poll_seconds, 10),
@@ -126,32 +132,41 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.close()  # type: ignore[no-untyped-call]
 
 
+async def intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The intake: new tickets stored behind the rate limit and the backlog cap."""
+    app[INTAKE] = Intake(app[SETTINGS], app[DATABASE], app[WAKEUP], app[NOTIFIER], app[METRICS])
+    yield
+
+
 async def close_event_streams(app: web.Application) -> None:
     """End the dashboards' event streams first, so the HTTP server can drain."""
     app[EVENT_HUB].close()
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
-    """Build the application for one process: API, and the background work in cleanup_ctx."""
+    """Build the application for one process: every middleware and signal is added here, the
+    shared objects in cleanup_ctx (in dependency order), the routes from their registry."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware, guard_middleware],
+        middlewares=[error_middleware, guard_middleware, auth_middleware],
         handler_args={"lingering_time": LINGER_SECONDS},
     )
     answer_protocol_errors(app)
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[METRICS] = Metrics()
+    app[PASSWORD_HASHING] = asyncio.Semaphore(HASHES_AT_ONCE)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("triage_hub", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
     )
-    setup_security_headers(app)
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
+    app.cleanup_ctx.append(intake_ctx)
     app.cleanup_ctx.append(renderer_ctx)
+    app.on_startup.append(first_agent)
     app.on_shutdown.append(close_event_streams)
-    setup_intake_limits(app)
     setup_routes(app)
     return app

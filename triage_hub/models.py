@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
 MESSAGE_MIN_CHARS = 10
@@ -27,7 +28,23 @@ CATEGORIES: tuple[str, ...] = get_args(Category)
 URGENCIES: tuple[str, ...] = get_args(Urgency)
 SENTIMENT_MIN = 1
 SENTIMENT_MAX = 10
-Sentiment = Annotated[int, Field(ge=SENTIMENT_MIN, le=SENTIMENT_MAX)]
+
+
+def _integral(value: object) -> object:
+    """JSON's 7.0 is the integer 7 (JSON Schema agrees); 7.5 stays a float, to be refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Sentiment = Annotated[int, Field(ge=SENTIMENT_MIN, le=SENTIMENT_MAX), BeforeValidator(_integral)]
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# OFFSET paging reads every skipped row: beyond 100,000 rows a page would cost tens of ms. One
+# bound for every `limit` (not one per limit), so that the API description can state it.
+MAX_PAGE = 100_000 // MAX_LIMIT
+MAX_SEARCH_CHARS = 200
 
 # Timestamps always carry their offset ("+00:00"), never a bare "Z" or a naive time.
 Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
@@ -54,6 +71,26 @@ def check_storable_text(value: str) -> str:
     return value
 
 
+# The texts as the server checks them, which min/maxLength alone cannot say (for the API
+# description): a message is trimmed first (by Python's str.strip: what `\s` matches when Python
+# reads the pattern), and no text may hold NUL, which PostgreSQL cannot store.
+def _message_schema(schema: dict[str, Any]) -> None:
+    """The length is of the trimmed text: the pattern says it; min/maxLength would count the
+    whitespace around it."""
+    schema.pop("minLength", None)
+    schema.pop("maxLength", None)
+    schema["pattern"] = (
+        rf"^\s*[^\s\x00][^\x00]{{{MESSAGE_MIN_CHARS - 2},{MESSAGE_MAX_CHARS - 2}}}[^\s\x00]\s*$"
+    )
+    schema["description"] = (
+        f"{MESSAGE_MIN_CHARS}-{MESSAGE_MAX_CHARS} characters once trimmed, no NUL"
+    )
+
+
+_REPLY_SCHEMA = {"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", "description": "not blank, no NUL"}
+_NO_NUL_SCHEMA = {"pattern": r"^[^\x00]*$", "description": "no NUL"}
+
+
 class StrictInput(BaseModel):
     """Request bodies: strict types, unknown members ignored."""
 
@@ -68,6 +105,7 @@ class TicketIn(StrictInput):
         StringConstraints(
             strip_whitespace=True, min_length=MESSAGE_MIN_CHARS, max_length=MESSAGE_MAX_CHARS
         ),
+        Field(json_schema_extra=_message_schema),
     ]
 
     _storable = field_validator("message")(check_storable_text)
@@ -88,7 +126,11 @@ class TriageFields(StrictInput):
 class ResolveIn(TriageFields):
     """PUT /tickets/{id}/resolve: the reply that was sent, and the agent's last corrections."""
 
-    ai_draft: Annotated[str, StringConstraints(min_length=1, max_length=REPLY_MAX_CHARS)]
+    ai_draft: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=REPLY_MAX_CHARS),
+        Field(json_schema_extra=_REPLY_SCHEMA),
+    ]
 
     @field_validator("ai_draft")
     @classmethod
@@ -103,19 +145,18 @@ class ResolveIn(TriageFields):
 
 
 class CorrectionIn(TriageFields):
-    """PATCH /tickets/{id}: correct the triage of a ticket without resolving it."""
-
-    @model_validator(mode="after")
-    def _something(self) -> CorrectionIn:
-        if not self.given():
-            raise ValueError("give at least one of category, urgency, sentiment")
-        return self
+    """PATCH /tickets/{id}: correct the triage of a ticket without resolving it (fields left
+    out or null stay as they are)."""
 
 
 class DraftIn(StrictInput):
     """PUT /tickets/{id}/draft: the reply being written (empty: discard it)."""
 
-    draft: Annotated[str, StringConstraints(max_length=REPLY_MAX_CHARS)]
+    draft: Annotated[
+        str,
+        StringConstraints(max_length=REPLY_MAX_CHARS),
+        Field(json_schema_extra=_NO_NUL_SCHEMA),
+    ]
 
     _storable = field_validator("draft")(check_storable_text)
 
@@ -124,6 +165,82 @@ class PresenceIn(StrictInput):
     """POST /tickets/{id}/presence: this page has the ticket open, is typing, or has left."""
 
     state: Literal["viewing", "typing", "left"]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{letter}{letter.lower()}]" for letter in word)
+
+
+def _whole_number(value: object) -> object:
+    """Query integers as people type them: digits only (not "1_0", " 7" or "+3")."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,9}", value):
+        raise ValueError("not a whole number")
+    return value
+
+
+# `status=`: empty (every status), or statuses in any case, comma-separated, spaces or tabs
+# around (ASCII only: "ſ".upper() is "S").
+_ONE_STATUS = "(?:" + "|".join(_any_case(status.value) for status in Status) + ")"
+STATUSES_PATTERN = rf"^[ \t]*(?:{_ONE_STATUS}(?:[ \t]*,[ \t]*{_ONE_STATUS})*)?[ \t]*$"
+_DIGITS_ONLY = BeforeValidator(_whole_number)
+
+
+class ListQuery(BaseModel):
+    """GET /tickets: the query string, as parsed and as documented."""
+
+    model_config = ConfigDict(extra="ignore")
+    # What a person reads when a parameter is refused (400 invalid_parameter).
+    problems: ClassVar[dict[str, str]] = {
+        "page": f"`page` must be a whole number from 1 to {MAX_PAGE}.",
+        "limit": f"`limit` must be a whole number from 1 to {MAX_LIMIT}.",
+        "status": "`status` must be one or more of "
+        + ", ".join(status.value for status in Status)
+        + ", comma-separated.",
+        "sort": "`sort` must be `newest` or `urgent`.",
+        "q": f"`q` must be at most {MAX_SEARCH_CHARS} characters, without NUL.",
+    }
+
+    page: Annotated[
+        int, Field(ge=1, le=MAX_PAGE, description="pages past the last are empty"), _DIGITS_ONLY
+    ] = 1
+    limit: Annotated[
+        int,
+        Field(ge=1, le=MAX_LIMIT, description=f"tickets per page (default {DEFAULT_LIMIT})"),
+        _DIGITS_ONLY,
+    ] = DEFAULT_LIMIT
+    status: Annotated[
+        str,
+        Field(
+            pattern=STATUSES_PATTERN,
+            description="one status or several, comma-separated, any case "
+            "(`PENDING,PROCESSING,COMPLETED,FAILED`: all but RESOLVED); empty: every status",
+        ),
+    ] = ""
+    sort: Annotated[
+        Literal["newest", "urgent"],
+        Field(
+            description="`newest` (default), or `urgent`: High, then FAILED (needs a human), "
+            "Medium, Low, untriaged, oldest first within each"
+        ),
+    ] = "newest"
+    q: Annotated[
+        str,
+        Field(
+            max_length=MAX_SEARCH_CHARS,
+            pattern=r"^[^\x00]*$",
+            description='search: words of the message (web search syntax: "a phrase", '
+            "-not, or), or a ticket id or its first 8+ hex digits",
+        ),
+    ] = ""
+
+    def statuses(self) -> list[Status]:
+        """The statuses asked for, each once (empty: every status)."""
+        parts = [part.strip(" \t").upper() for part in self.status.split(",")]
+        return list(dict.fromkeys(Status(part) for part in parts if part))
+
+    def search(self) -> str | None:
+        """The search, trimmed; None when there is none."""
+        return self.q.strip() or None
 
 
 class TicketCreated(BaseModel):
@@ -281,7 +398,9 @@ class Retried(BaseModel):
 class PreviewIn(StrictInput):
     """POST /preview: markdown to render."""
 
-    markdown: Annotated[str, StringConstraints(max_length=20000)]
+    markdown: Annotated[
+        str, StringConstraints(max_length=REPLY_MAX_CHARS), Field(json_schema_extra=_NO_NUL_SCHEMA)
+    ]
 
     _storable = field_validator("markdown")(check_storable_text)
 

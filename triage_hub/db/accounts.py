@@ -12,6 +12,10 @@ from triage_hub.db.queries import load_queries
 SQL = load_queries("accounts.sql")
 
 
+# A credential as presented, hashed: which kind, and the digest the database keeps of it.
+Credential = tuple[Literal["token", "session"], bytes]
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as: an agent's browser session, or a script's API token."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from triage_hub.db.pool import Connection, Database
 from triage_hub.db.queries import load_queries
 from triage_hub.errors import InvalidState, NotFound, PreconditionFailed
-from triage_hub.models import Change, Presence, TicketState
+from triage_hub.models import Change, TicketState
 
 SQL = load_queries("desk.sql")
 # The states an agent may correct or resolve; RESOLVED is final.
@@ -174,7 +174,5 @@ async def desk_view(db: Database, ticket_id: uuid.UUID, reader: str) -> dict[str
     row = await db.fetchrow(SQL["ticket_desk"], ticket_id, reader, PRESENCE_SECONDS)
     assert row is not None
     view = dict(row)
-    view["presence"] = [
-        Presence.model_validate(entry) for entry in view["presence"] if entry["viewer"] != reader
-    ]
+    view["presence"] = [entry for entry in view["presence"] if entry["viewer"] != reader]
     return view

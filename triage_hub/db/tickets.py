@@ -11,6 +11,7 @@ from typing import Literal
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
 from triage_hub.errors import InvalidState, NotFound
+from triage_hub.explain import explain_error
 from triage_hub.models import (
     Pagination,
     Status,
@@ -26,6 +27,10 @@ Sort = Literal["newest", "urgent"]
 
 # Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
 EXACT_COUNT_CAP = 10_000
+# A search counts its matches up to this many (every match costs a heap visit): "1,000+".
+SEARCH_COUNT_CAP = 1_000
+# The dashboard shows ids by their first 8 hex digits; shorter would also match ordinary words.
+SHORT_ID_MIN = 8
 
 
 async def create_ticket(db: Database, message: str) -> TicketCreated:
@@ -40,15 +45,23 @@ async def get_ticket(db: Database, ticket_id: uuid.UUID) -> Ticket:
     row = await db.fetchrow(SQL["get_ticket"], ticket_id)
     if row is None:
         raise NotFound(f"No ticket with id {ticket_id}.")
-    return Ticket.model_validate(dict(row))
+    return Ticket.model_validate({**row, "last_error_explained": explain_error(row["last_error"])})
 
 
 async def list_tickets(
-    db: Database, page: int, limit: int, statuses: Sequence[Status], sort: Sort = "newest"
+    db: Database,
+    page: int,
+    limit: int,
+    statuses: Sequence[Status],
+    sort: Sort = "newest",
+    search: str | None = None,
 ) -> TicketPage:
-    """One page of tickets (of any of `statuses`, or all when empty) with a cheap total."""
+    """One page of tickets (of any of `statuses`, or all when empty) with a cheap total;
+    with `search`, those whose message matches it or whose id it is (or starts)."""
     offset = (page - 1) * limit
     wanted = [status.value for status in statuses]
+    if search:
+        return await _search(db, search, page, limit, wanted, sort)
     args: list[object]
     if sort == "urgent":
         query, args = SQL["list_tickets_urgent"], [wanted or [s.value for s in Status]]
@@ -88,6 +101,41 @@ async def list_tickets(
     )
 
 
+def id_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The ids a search names when it is a ticket id or the start of one (8+ hex digits, as the
+    dashboard shows them), as the first and last uuid with that prefix; None otherwise."""
+    digits = text.strip().lower().replace("-", "")
+    if not SHORT_ID_MIN <= len(digits) <= 32 or not all(c in "0123456789abcdef" for c in digits):
+        return None
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+async def _search(
+    db: Database, text: str, page: int, limit: int, wanted: list[str], sort: Sort
+) -> TicketPage:
+    """A page of the tickets matching a search, with a total that is exact up to a cap."""
+    offset = (page - 1) * limit
+    ids = id_range(text) or (None, None)
+    statuses = wanted or None
+    query = SQL["search_tickets_urgent" if sort == "urgent" else "search_tickets"]
+    async with db.connection() as conn:
+        rows = await conn.fetch(query, text, statuses, *ids, limit, offset)
+        total = await conn.fetchval(
+            SQL["count_search_capped"], text, statuses, *ids, SEARCH_COUNT_CAP + 1
+        )
+    total = max(total, offset + len(rows)) if rows else total
+    return TicketPage(
+        tickets=[TicketSummary.model_validate(dict(row)) for row in rows],
+        pagination=Pagination(
+            page=page,
+            limit=limit,
+            total=total,
+            total_pages=math.ceil(total / limit),
+            total_is_estimate=total > SEARCH_COUNT_CAP,
+        ),
+    )
+
+
 async def retry_ticket(db: Database, ticket_id: uuid.UUID) -> TicketState:
     """FAILED -> PENDING with its attempts reset, for another round of triage."""
     async with db.connection() as conn:
@@ -98,21 +146,6 @@ async def retry_ticket(db: Database, ticket_id: uuid.UUID) -> TicketState:
     if status is None:
         raise NotFound(f"No ticket with id {ticket_id}.")
     raise InvalidState(f"Only FAILED tickets can be retried; this one is {status}.", status=status)
-
-
-async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> TicketState:
-    """Mark a COMPLETED or FAILED ticket RESOLVED with the reply the agent sent."""
-    async with db.connection() as conn:
-        row = await conn.fetchrow(SQL["resolve_ticket"], ticket_id, reply)
-        if row is not None:
-            return TicketState.model_validate(dict(row))
-        status = await conn.fetchval(SQL["ticket_status"], ticket_id)
-    if status is None:
-        raise NotFound(f"No ticket with id {ticket_id}.")
-    raise InvalidState(
-        f"Only COMPLETED or FAILED tickets can be resolved; this one is {status}.",
-        status=status,
-    )
 
 
 async def count_backlog(db: Database) -> dict[str, int]:

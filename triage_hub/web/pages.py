@@ -15,14 +15,25 @@ from pydantic import ValidationError
 
 from triage_hub.db import tickets
 from triage_hub.errors import BacklogFull, DatabaseUnavailable, NotFound, RateLimited, TryLater
-from triage_hub.keys import DATABASE
+from triage_hub.keys import DATABASE, INTAKE
 from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, Status, TicketIn
-from triage_hub.web.access import Access, AccessRules
+from triage_hub.routing import Access, Endpoint
+from triage_hub.web.apidoc import (
+    NOT_A_FORM,
+    RETRY_AFTER,
+    TICKET_ID,
+    UNAVAILABLE,
+    errors,
+    form,
+    form_refused,
+    html,
+    json_content,
+    page,
+)
 from triage_hub.web.auth import principal
 from triage_hub.web.intake_limits import check_intake
 from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
-from triage_hub.web.tickets import submit_ticket
 
 # What the dashboard lists unless told otherwise: everything an agent may still act on.
 ACTIVE_STATUSES = [s.value for s in Status if s is not Status.RESOLVED]
@@ -115,7 +126,7 @@ async def submit_form_post(request: web.Request) -> web.Response:
     except ValidationError as error:
         return _form_again(request, text or "", _form_errors(error), 400)
     try:
-        created = await submit_ticket(request.app, body.message)
+        created = await request.app[INTAKE].submit(body.message)
     except BacklogFull as error:
         return _form_try_later(request, text or "", error)
     except DatabaseUnavailable:
@@ -196,17 +207,94 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/dashboard")
 
 
-def setup_page_routes(app: web.Application, rules: AccessRules) -> None:
-    """Register the HTML pages: the intake is public, the dashboard is for agents."""
-    router = app.router
-    rules.set(
-        [
-            router.add_get("/", home, name="home"),
-            router.add_get("/submit", submit_form, name="submit"),
-            router.add_post("/submit", submit_form_post),
-            router.add_get("/submit/{id}", submitted, name="submitted"),
-            router.add_get("/submit/{id}/status", submitted_status, name="submitted-status"),
-        ],
+_PUBLIC_STATUS = {
+    "type": "object",
+    "required": ["id", "status", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"type": "string", "enum": [s.value for s in Status]},
+        "label": {"type": "string", "description": "the status in the customer's words"},
+        "final": {"type": "boolean", "description": "the status will not change again"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_MESSAGE_FIELD = TicketIn.model_json_schema()["properties"]["message"]
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/",
+        home,
         Access.PUBLIC,
-    )
-    rules.set([router.add_get("/dashboard", dashboard, name="dashboard")], Access.AGENT_PAGE)
+        {
+            "summary": "Redirects to /dashboard",
+            "responses": {"302": {"description": "to /dashboard"}},
+        },
+        name="home",
+    ),
+    Endpoint("GET", "/submit", submit_form, Access.PUBLIC, page("The intake form"), name="submit"),
+    Endpoint(
+        "POST",
+        "/submit",
+        submit_form_post,
+        Access.PUBLIC,
+        {
+            "summary": "The intake form without JavaScript",
+            "requestBody": form(
+                {"message": _MESSAGE_FIELD},
+                ["message"],
+                "the complaint (a browser's CRLF line breaks are stored as LF)",
+            ),
+            "responses": {
+                "303": {"description": "stored: to /submit/{id}"},
+                "400": form_refused("the form again, with the errors"),
+                "415": NOT_A_FORM,
+                "429": {**html("the form again (rate limited)"), "headers": RETRY_AFTER},
+                "503": {
+                    **html("the form again (backlog full, or no database)"),
+                    "headers": RETRY_AFTER,
+                },
+            },
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/submit/{id}",
+        submitted,
+        Access.PUBLIC,
+        {
+            "summary": "A submitted ticket's status page",
+            "parameters": [TICKET_ID],
+            "responses": {
+                "200": html("the page"),
+                "404": html("no such ticket"),
+                "503": {**html("the database is unavailable"), "headers": RETRY_AFTER},
+            },
+        },
+        name="submitted",
+    ),
+    Endpoint(
+        "GET",
+        "/submit/{id}/status",
+        submitted_status,
+        Access.PUBLIC,
+        {
+            "summary": "A submitted ticket's public status (the status page's JSON twin)",
+            "parameters": [TICKET_ID],
+            "responses": {
+                "200": json_content(_PUBLIC_STATUS, "its status"),
+                **errors(404),
+                **UNAVAILABLE,
+            },
+        },
+        name="submitted-status",
+    ),
+    Endpoint(
+        "GET",
+        "/dashboard",
+        dashboard,
+        Access.AGENT_PAGE,
+        page("The agents' dashboard"),
+        name="dashboard",
+    ),
+]

@@ -75,9 +75,9 @@ WITH target AS (
     SELECT id, $2, $3 FROM target WHERE $3 <> 'left'
     ON CONFLICT (ticket_id, viewer) DO UPDATE SET state = excluded.state, seen_at = now()
 )
-SELECT pg_notify('ticket_presence', json_build_object(
-           'id', id, 'viewer', $2::text, 'state', $3::text, 'at', now())::text)
-FROM target;
+SELECT true AS found
+FROM target, pg_notify('ticket_presence', json_build_object(
+    'id', target.id, 'viewer', $2::text, 'state', $3::text, 'at', now())::text);
 
 -- name: ticket_desk
 -- What an agent's detail view shows besides the ticket: its changes, the reader's own saved

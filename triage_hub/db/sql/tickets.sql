@@ -64,6 +64,41 @@ SELECT tickets.id, user_message, category, sentiment, urgency, status, attempts,
 FROM page JOIN tickets ON tickets.id = page.id
 ORDER BY page.rank, page.created_at, page.id;
 
+-- name: search_tickets
+-- A search, newest first: the message matches $1 (see ticket_search_query in schema.sql), or
+-- the id is in [$3, $4] (a full or short id). $2: the statuses, NULL for all. For rare words
+-- the planner reads the GIN index and sorts the few matches; for common ones it walks
+-- tickets_created_idx and stops at the page.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE (search_vector @@ ticket_search_query($1)
+       OR id BETWEEN $3 AND $4)
+  AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+ORDER BY created_at DESC, id DESC
+LIMIT $5 OFFSET $6;
+
+-- name: search_tickets_urgent
+-- The same search, most urgent first (the rank of list_tickets_urgent).
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE (search_vector @@ ticket_search_query($1)
+       OR id BETWEEN $3 AND $4)
+  AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+ORDER BY CASE WHEN urgency = 'High' THEN 0 WHEN status = 'FAILED' THEN 1
+              WHEN urgency = 'Medium' THEN 2 WHEN urgency = 'Low' THEN 3 ELSE 4 END,
+         created_at, id
+LIMIT $5 OFFSET $6;
+
+-- name: count_search_capped
+-- How many tickets match a search, counting no further than $5.
+SELECT count(*) FROM (
+    SELECT 1 FROM tickets
+    WHERE (search_vector @@ ticket_search_query($1)
+           OR id BETWEEN $3 AND $4)
+      AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+    LIMIT $5
+) AS capped;
+
 -- name: count_tickets_capped
 -- An exact count that stops at $1 rows, so a big table never costs a full count per request.
 SELECT count(*) FROM (SELECT 1 FROM tickets LIMIT $1) AS capped;
