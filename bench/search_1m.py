@@ -11,11 +11,9 @@ row (p50/p99 as an agent feels it) and wrk at 16 connections.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -64,9 +62,10 @@ FROM generate_series(1, $1::int) AS i,
 SPAN_SECONDS = 365 * 86400
 
 
-def labeled_messages() -> tuple[list[str], list[str]]:
+def labeled_messages() -> tuple[list[str], list[str | None]]:
     """The hand-written tickets' messages and languages (as the engine would detect them)."""
-    messages, languages = [], []
+    messages: list[str] = []
+    languages: list[str | None] = []
     for name in ("dev.jsonl", "heldout.jsonl"):
         for line in (ROOT / "evals" / name).read_text(encoding="utf-8").splitlines():
             ticket = json.loads(line)
@@ -91,25 +90,15 @@ async def seed(url: str, rows: int) -> None:
 
 def prepare_database(args: argparse.Namespace) -> str:
     """A seeded bench database: reused when --keep finds one with --rows tickets, else new."""
-    url = common.dsn(DATABASE)
-    if args.keep:
-        try:
-            existing = int(str(common.fetchval(url, "SELECT count(*) FROM tickets")))
-        except (OSError, asyncpg.PostgresError):
-            existing = -1
-        if existing == args.rows:
-            print(f"- reusing {DATABASE} ({existing:,} tickets)")
-            asyncio.run(common.apply_schema(url))
-            asyncio.run(common.seed_accounts(url))
-            return url
-    url = common.create_database(DATABASE)
-    started = time.monotonic()
-    asyncio.run(seed(url, args.rows))
-    size = common.fetchval(url, "SELECT pg_size_pretty(pg_total_relation_size('tickets'))")
-    index = common.fetchval(url, "SELECT pg_size_pretty(pg_relation_size('tickets_search_idx'))")
-    print(f"- seeded {args.rows:,} tickets in {time.monotonic() - started:.0f}s "
-          f"(table + indexes {size}, of which the search index {index})")  # fmt: skip
-    return url
+
+    async def fill(url: str) -> str:
+        await seed(url, args.rows)
+        index = await common.fetchval_in_loop(
+            url, "SELECT pg_size_pretty(pg_relation_size('tickets_search_idx'))"
+        )
+        return f"{args.rows:,} tickets, the search index {index}"
+
+    return common.prepared_database(DATABASE, args.rows, args.keep, fill)
 
 
 def parse_args() -> argparse.Namespace:

@@ -28,8 +28,8 @@ class ServeProcess:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 20) -> None:  # noqa: ASYNC109
-        """Start it and wait until /health answers 200."""
+    async def spawn(self) -> None:
+        """Start the process (without waiting for it to serve)."""
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -39,6 +39,11 @@ class ServeProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+
+    async def start(self, timeout: float = 20) -> None:  # noqa: ASYNC109
+        """Start it and wait until /health answers 200."""
+        await self.spawn()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while True:

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
+import asyncpg
+
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
 from triage_hub.errors import InvalidState, NotFound
@@ -87,18 +89,7 @@ async def list_tickets(
                     SQL["count_tickets_by_status_capped"], wanted, EXACT_COUNT_CAP + 1
                 )
         total = estimate if estimate <= EXACT_COUNT_CAP else max(EXACT_COUNT_CAP + 1, estimate)
-    # The visible rows beat any estimate: never report fewer than the page shows.
-    total = max(total, offset + len(rows)) if rows else total
-    return TicketPage(
-        tickets=[TicketSummary.model_validate(dict(row)) for row in rows],
-        pagination=Pagination(
-            page=page,
-            limit=limit,
-            total=total,
-            total_pages=math.ceil(total / limit),
-            total_is_estimate=total > EXACT_COUNT_CAP,
-        ),
-    )
+    return _page(rows, page, limit, total, EXACT_COUNT_CAP)
 
 
 def id_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -123,7 +114,13 @@ async def _search(
         total = await conn.fetchval(
             SQL["count_search_capped"], text, statuses, *ids, SEARCH_COUNT_CAP + 1
         )
-    total = max(total, offset + len(rows)) if rows else total
+    return _page(rows, page, limit, total, SEARCH_COUNT_CAP)
+
+
+def _page(rows: list[asyncpg.Record], page: int, limit: int, total: int, cap: int) -> TicketPage:
+    """The rows as a page; a total past `cap` is an estimate (or a count that stopped)."""
+    # The visible rows beat any estimate: never report fewer than the page shows.
+    total = max(total, (page - 1) * limit + len(rows)) if rows else total
     return TicketPage(
         tickets=[TicketSummary.model_validate(dict(row)) for row in rows],
         pagination=Pagination(
@@ -131,7 +128,7 @@ async def _search(
             limit=limit,
             total=total,
             total_pages=math.ceil(total / limit),
-            total_is_estimate=total > SEARCH_COUNT_CAP,
+            total_is_estimate=total > cap,
         ),
     )
 
