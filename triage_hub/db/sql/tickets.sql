@@ -89,16 +89,6 @@ ORDER BY CASE WHEN urgency = 'High' THEN 0 WHEN status = 'FAILED' THEN 1
          created_at, id
 LIMIT $5 OFFSET $6;
 
--- name: count_search_capped
--- How many tickets match a search, counting no further than $5.
-SELECT count(*) FROM (
-    SELECT 1 FROM tickets
-    WHERE (search_vector @@ ticket_search_query($1)
-           OR id BETWEEN $3 AND $4)
-      AND ($2::text[] IS NULL OR status = ANY($2::text[]))
-    LIMIT $5
-) AS capped;
-
 -- name: count_tickets_capped
 -- An exact count that stops at $1 rows, so a big table never costs a full count per request.
 SELECT count(*) FROM (SELECT 1 FROM tickets LIMIT $1) AS capped;
