@@ -15,6 +15,7 @@ from tests.browser import (
     DESKTOP,
     PHONE,
     Server,
+    base_url,
     insert_ticket,
     launch_browser,
     new_context,
@@ -25,8 +26,11 @@ from tests.browser import (
     until,
     wait_live,
 )
+from tests.conftest import engine_settings
 from tests.factories import DRAFT, insert_tickets
+from tests.fake_ollama import Behaviour, FakeOllama
 from tests.waiting import fetch_ticket
+from triage_hub.app import create_app
 
 MARKDOWN_TICKET = (
     "Hello team,\n\n## Steps to reproduce\n\n1. Open **Reports** and click `Export CSV`\n"
@@ -200,6 +204,45 @@ async def test_a_failed_preview_is_marked_out_of_date(
         await page.keyboard.press("Escape")
         await row(page, second).click()
         await expect(stale).to_contain_text("No preview")
+        await watch.assert_clean()
+
+
+STREAMED_DRAFT = (
+    "Hello,\n\nThank you for telling us about the **double charge**. We have looked at your "
+    "account and the second payment is already being refunded; you will see it within five "
+    "working days.\n\nBest regards,\nThe support team"
+)
+
+
+async def test_a_streaming_draft_that_cannot_be_rendered_is_shown_as_text_and_said_so(
+    database_url: str, fake_ollama: FakeOllama, aiohttp_server: Server
+) -> None:
+    # A second of silence, then the draft first, streamed over about three seconds.
+    triage = {"draft": STREAMED_DRAFT, "category": "Billing", "sentiment": 3, "urgency": "High"}
+    answer = Behaviour.reply(json.dumps(triage), chunks=30, chunk_delay=0.1)
+    fake_ollama.behaviour = Behaviour.delayed(1.0, then=answer)
+    app = create_app(engine_settings(database_url, fake_ollama), database_url)
+    base = base_url(await aiohttp_server(app))
+    async with launch_browser() as browser:
+        context = await new_context(browser)
+        page, watch = await open_page(context, f"{base}/dashboard")
+        watch.allow(r"status of 503")
+        await wait_live(page)
+        await page.route("**/preview", answer_503)
+        created = await context.request.post(
+            f"{base}/tickets", data={"message": "I was charged twice for my subscription!"}
+        )
+        await row(page, (await created.json())["ticket_id"]).click()
+        streaming = page.locator("#streaming-draft")
+        await expect(streaming).to_contain_text("Hello,", timeout=15_000)
+        await expect(streaming).to_have_class(re.compile("is-plain"))
+        stale = page.locator(".streaming-block .preview-stale")
+        await expect(stale).to_contain_text("Shown as plain text")
+        await expect(stale).to_contain_text("The preview is busy.")
+        await expect(streaming.locator("*")).to_have_count(0)  # text, never unrendered HTML
+        await page.unroute("**/preview")
+        await expect(page.locator("#draft")).to_have_value(STREAMED_DRAFT)
+        await expect(page.locator("#draft-preview strong")).to_have_text("double charge")
         await watch.assert_clean()
 
 
