@@ -327,13 +327,18 @@ async def test_resolve_says_why_it_waits_and_every_action_says_how_it_went(
         )
         await page.keyboard.press("Escape")
 
-        # Another agent got there first: the toast says so, and so does the dialog.
+        # Another agent got there first (just before this resolve reached the server): the
+        # toast says so, and so does the dialog.
+        async def beaten_to_it(route: Route) -> None:
+            answer = await context.request.put(
+                f"{base}/tickets/{taken}/resolve", data={"ai_draft": DRAFT}, headers=AUTH
+            )
+            assert answer.status == 200
+            await route.continue_()
+
         await row(page, taken).click()
         await expect(page.locator("#draft")).to_have_value(DRAFT)
-        answer = await context.request.put(
-            f"{base}/tickets/{taken}/resolve", data={"ai_draft": DRAFT}, headers=AUTH
-        )
-        assert answer.status == 200
+        await page.route(f"**/tickets/{taken}/resolve", beaten_to_it)
         await page.locator("#draft").fill("My own reply, a moment too late.")
         await resolve.click()
         await expect(dialog.locator(".toasts .toast-error")).to_contain_text(
