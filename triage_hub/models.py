@@ -15,8 +15,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    computed_field,
     field_validator,
 )
+
+from triage_hub.subject import subject_line
 
 MESSAGE_MIN_CHARS = 10
 MESSAGE_MAX_CHARS = 5000
@@ -264,6 +267,12 @@ class TicketSummary(BaseModel):
     attempts: int
     created_at: Timestamp
     updated_at: Timestamp
+
+    @computed_field(description="the message's first informative sentence, as plain text")  # type: ignore[prop-decorator]
+    @property
+    def subject(self) -> str:
+        """What the list shows as the ticket's subject line."""
+        return subject_line(self.user_message)
 
 
 class Change(BaseModel):

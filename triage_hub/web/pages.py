@@ -1,7 +1,8 @@
 """HTML pages: the intake form and the agent dashboard (rendered by aiohttp-jinja2).
 
-The pages carry no inline script, handler or style: behaviour lives in static/app.js (Alpine
-components), and server data reaches it only as JSON (`<script type="application/json">`).
+The pages carry no inline script, handler or style: behaviour lives in static/js/ (Alpine
+components, one file per feature), and server data reaches it only as JSON: each page's one
+`<script type="application/json" id="page-config">` block, made here from the Python constants.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pydantic import ValidationError
 from triage_hub.db import tickets
 from triage_hub.errors import BacklogFull, DatabaseUnavailable, NotFound, RateLimited, TryLater
 from triage_hub.keys import DATABASE, INTAKE
-from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, Status, TicketIn
+from triage_hub.models import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MESSAGE_MAX_CHARS,
+    MESSAGE_MIN_CHARS,
+    Status,
+    TicketIn,
+)
 from triage_hub.routing import Access, Endpoint
 from triage_hub.web.apidoc import (
     NOT_A_FORM,
@@ -47,6 +55,18 @@ CUSTOMER_STATUS = {
     Status.FAILED: "Waiting for an agent",
     Status.RESOLVED: "Answered",
 }
+# What agents read for each status (the API keeps the values).
+STATUS_LABEL = {
+    Status.PENDING: "New",
+    Status.PROCESSING: "AI drafting",
+    Status.COMPLETED: "Needs reply",
+    Status.FAILED: "Needs a human",
+    Status.RESOLVED: "Resolved",
+}
+# The dashboard's page sizes; the API's default comes first.
+PAGE_SIZES = sorted({DEFAULT_LIMIT, 50, MAX_LIMIT})
+# The dashboard names the backlog only from this share of TRIAGE_MAX_BACKLOG on.
+BACKLOG_WARN_RATIO = 0.8
 
 
 def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -62,7 +82,12 @@ def _form_context(message: str = "", errors: list[str] | None = None) -> dict[st
         "errors": errors or [],
         "min_chars": MESSAGE_MIN_CHARS,
         "max_chars": MESSAGE_MAX_CHARS,
-        "config": {"min": MESSAGE_MIN_CHARS, "max": MESSAGE_MAX_CHARS, "api": "/tickets"},
+        "config": {
+            "min": MESSAGE_MIN_CHARS,
+            "max": MESSAGE_MAX_CHARS,
+            "api": "/tickets",
+            "created_label": CUSTOMER_STATUS[Status.PENDING],
+        },
     }
 
 
@@ -172,7 +197,8 @@ async def submitted(request: web.Request) -> web.Response:
         return _error_page(request, 404, "Ticket not found", "There is no ticket with this number.")
     status_url = str(request.app.router["submitted-status"].url_for(id=view["id"]))
     context = {
-        "ticket": view | {"status_url": status_url},
+        "ticket": view,
+        "config": view | {"status_url": status_url, "statuses": [s.value for s in Status]},
         "created_label": _utc_label(datetime.fromisoformat(view["created_at"])),
     }
     return render_page(request, "submitted.html", context)
@@ -189,11 +215,14 @@ async def submitted_status(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """GET /dashboard: the agents' live ticket list (filled in by app.js)."""
+    """GET /dashboard: the agents' live ticket list (filled in by static/js/dashboard*.js)."""
     config = {
         "statuses": [s.value for s in Status],
+        "status_labels": {s.value: label for s, label in STATUS_LABEL.items()},
         "active": ACTIVE_STATUSES,
-        "limit": 20,
+        "page_size": DEFAULT_LIMIT,
+        "page_sizes": PAGE_SIZES,
+        "backlog_warn_ratio": BACKLOG_WARN_RATIO,
         "api": {"tickets": "/tickets", "events": "/events", "preview": "/preview"},
     }
     agent = await principal(request)
