@@ -12,6 +12,8 @@ from tests.conftest import StartApp, make_settings
 from tests.factories import insert_tickets
 from tests.sse import EventReader
 from tests.waiting import fetch_ticket, sql
+from triage_hub.db import tickets
+from triage_hub.db.pool import Database, create_pool
 
 Client = TestClient[Any, Any]
 DANA_TOKEN = "th_dana-s-own-token-for-the-desk-tests"
@@ -261,3 +263,26 @@ async def test_a_failed_ticket_explains_itself(client: Client, database_url: str
     ticket, _ = await detail(client, ticket_id)
     assert ticket["last_error_explained"] == "the model answered a category we do not use"
     assert ticket["last_error"].startswith("category: Input should be")
+
+
+async def test_a_search_looks_among_the_newest_first_and_then_everywhere(
+    database_url: str,
+) -> None:
+    """The window path (the newest tickets first) and the fallback give the same pages."""
+    ids = await insert_tickets(database_url, 30)  # 'ticket number N says hello', oldest first
+    await sql(database_url, "UPDATE tickets SET user_message = 'the oldest one mentions zebras' "
+              "WHERE id = $1", ids[0])  # fmt: skip
+    pool = await create_pool(database_url, 2)
+    try:
+        db = Database(pool)
+        window = tickets.RecentWindow(size=5)
+        common = await tickets.list_tickets(db, 1, 3, [], "newest", "hello", window)
+        assert [str(t.id) for t in common.tickets] == ids[::-1][:3]  # found in the window
+        assert common.pagination.total_is_estimate  # more pages, uncounted
+        deep = await tickets.list_tickets(db, 4, 3, [], "newest", "hello", window)
+        assert [str(t.id) for t in deep.tickets] == ids[::-1][9:12]  # past it: everywhere
+        rare = await tickets.list_tickets(db, 1, 3, [], "newest", "zebras", window)
+        assert [str(t.id) for t in rare.tickets] == [ids[0]]
+        assert (rare.pagination.total, rare.pagination.total_is_estimate) == (1, False)
+    finally:
+        await pool.close()

@@ -22,6 +22,7 @@ from triage_hub.db.notify import (
 )
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
+from triage_hub.db.tickets import RecentWindow
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.keys import (
@@ -36,6 +37,7 @@ from triage_hub.keys import (
     METRICS,
     NOTIFIER,
     PASSWORD_HASHING,
+    RECENT_WINDOW,
     SETTINGS,
     SUPERVISOR,
     WAKEUP,
@@ -74,6 +76,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await apply_schema(app[DATABASE_URL])
         app[DATABASE] = database = Database(pool)
         app[AGENT_READS] = database.share(agents_share(settings.db_pool_size), "agents' reads")
+        app[RECENT_WINDOW] = RecentWindow()
         yield
     finally:
         try:

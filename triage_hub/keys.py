@@ -9,6 +9,7 @@ from aiohttp import web
 from triage_hub.db.accounts import Principal
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
+from triage_hub.db.tickets import RecentWindow
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.metrics import Metrics
@@ -25,6 +26,8 @@ DATABASE = web.AppKey("database", Database)
 # The agents' ticket reads: a share of DATABASE's pool, so that however many lists agents run,
 # intake, logins and the claimers keep connections of their own.
 AGENT_READS = web.AppKey("agent_reads", Database)
+# Where the newest tickets begin, for searches (re-read every 30 s).
+RECENT_WINDOW = web.AppKey("recent_window", RecentWindow)
 WAKEUP = web.AppKey("wakeup", Wakeup)
 NOTIFIER = web.AppKey("notifier", Notifier)
 BREAKER = web.AppKey("breaker", CircuitBreaker)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -29,6 +31,8 @@ Sort = Literal["newest", "urgent"]
 
 # Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
 EXACT_COUNT_CAP = 10_000
+# A newest-first search looks among this many newest tickets first (see search_recent_tickets).
+SEARCH_WINDOW = 20_000
 # The dashboard shows ids by their first 8 hex digits; shorter would also match ordinary words.
 SHORT_ID_MIN = 8
 
@@ -55,13 +59,14 @@ async def list_tickets(
     statuses: Sequence[Status],
     sort: Sort = "newest",
     search: str | None = None,
+    window: RecentWindow | None = None,
 ) -> TicketPage:
     """One page of tickets (of any of `statuses`, or all when empty) with a cheap total;
     with `search`, those whose message matches it or whose id it is (or starts)."""
     offset = (page - 1) * limit
     wanted = [status.value for status in statuses]
     if search:
-        return await _search(db, search, page, limit, wanted, sort)
+        return await _search(db, search, page, limit, wanted, sort, window or RecentWindow())
     args: list[object]
     if sort == "urgent":
         query, args = SQL["list_tickets_urgent"], [wanted or [s.value for s in Status]]
@@ -99,16 +104,52 @@ def id_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
     return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
 
 
+class RecentWindow:
+    """Where the newest `size` tickets begin, re-read at most every `refresh_seconds` (it moves
+    only as fast as tickets arrive): a newest-first search looks there first."""
+
+    def __init__(
+        self,
+        size: int = SEARCH_WINDOW,
+        refresh_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.size = size
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._since: datetime | None = None
+        self._read_at: float | None = None
+
+    async def since(self, db: Database) -> datetime | None:
+        """The creation time of the `size`-th newest ticket (None: there are fewer)."""
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self.refresh_seconds:
+            self._since = await db.fetchval(SQL["recent_cutoff"], self.size)
+            self._read_at = now
+        return self._since
+
+
 async def _search(
-    db: Database, text: str, page: int, limit: int, wanted: list[str], sort: Sort
+    db: Database,
+    text: str,
+    page: int,
+    limit: int,
+    wanted: list[str],
+    sort: Sort,
+    window: RecentWindow,
 ) -> TicketPage:
     """A page of the tickets matching a search. No count: counting a common word's matches
     costs a heap visit each (tens of ms at a million rows); one row past the page says whether
     there is a next one, and the total is then an estimate that grows as the agent pages on."""
     offset = (page - 1) * limit
-    ids = id_range(text) or (None, None)
-    query = SQL["search_tickets_urgent" if sort == "urgent" else "search_tickets"]
-    rows = await db.fetch(query, text, wanted or None, *ids, limit + 1, offset)
+    args = (text, wanted or None, *(id_range(text) or (None, None)), limit + 1, offset)
+    if sort == "urgent":
+        rows = await db.fetch(SQL["search_tickets_urgent"], *args)
+    else:
+        since = await window.since(db)
+        rows = await db.fetch(SQL["search_recent_tickets"], *args, since) if since else []
+        if len(rows) <= limit:  # not a full page among the newest: the matches are rarer
+            rows = await db.fetch(SQL["search_tickets"], *args)
     more = len(rows) > limit
     seen = offset + min(len(rows), limit)
     total = seen + limit if more else seen

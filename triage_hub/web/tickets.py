@@ -10,7 +10,7 @@ from aiohttp import web
 from triage_hub.db import desk, tickets
 from triage_hub.db.accounts import Principal
 from triage_hub.errors import NotFound, PreconditionFailed
-from triage_hub.keys import AGENT_READS, DATABASE, INTAKE, NOTIFIER, WAKEUP
+from triage_hub.keys import AGENT_READS, DATABASE, INTAKE, NOTIFIER, RECENT_WINDOW, WAKEUP
 from triage_hub.models import (
     MESSAGE_MAX_CHARS,
     MESSAGE_MIN_CHARS,
@@ -57,6 +57,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         asked.statuses(),
         asked.sort,
         asked.search(),
+        request.app[RECENT_WINDOW],
     )
     backlog = await request.app[INTAKE].backlog.snapshot()
     return json_response(

@@ -77,6 +77,24 @@ WHERE (search_vector @@ ticket_search_query($1)
 ORDER BY created_at DESC, id DESC
 LIMIT $5 OFFSET $6;
 
+-- name: search_recent_tickets
+-- The same search among the tickets created since $7 (the newest few thousand): PostgreSQL
+-- ANDs the GIN index with tickets_created_idx and visits only the matches in that window. For a
+-- common word or phrase the page is there, where the whole search would visit every match and
+-- sort them all — which the planner, multiplying the words' frequencies as if independent,
+-- takes "dark mode" to be cheap and does.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
+FROM tickets
+WHERE (search_vector @@ ticket_search_query($1) OR id BETWEEN $3 AND $4)
+  AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+  AND created_at >= $7
+ORDER BY created_at DESC, id DESC
+LIMIT $5 OFFSET $6;
+
+-- name: recent_cutoff
+-- Where the newest $1 tickets begin (NULL when there are fewer): an index-only walk.
+SELECT created_at FROM tickets ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1;
+
 -- name: search_tickets_urgent
 -- The same search, most urgent first (the rank of list_tickets_urgent).
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at
