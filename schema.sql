@@ -75,6 +75,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            || websearch_to_tsquery('french', typed)
 $$;
 
+-- What triaged a ticket (issue 11): the engine (ollama, builtin, …), the prompt's version, and
+-- the probability of each chosen value ({"category": 0.93, …}) where the engine can tell one.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS engine text;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS prompt_version text;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS confidence jsonb;
+
+-- The built-in engine's training reads the resolved tickets newest first.
+CREATE INDEX IF NOT EXISTS tickets_resolved_idx ON tickets (resolved_at DESC)
+    WHERE status = 'RESOLVED';
+
 -- Claims churn the hot rows: vacuum them early and leave room for HOT updates.
 ALTER TABLE tickets SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,
                          autovacuum_analyze_scale_factor = 0.02);

@@ -31,6 +31,7 @@ from triage_hub.keys import (
     CLAIMERS,
     DATABASE,
     DATABASE_URL,
+    ENGINES,
     EVENT_HUB,
     INTAKE,
     LLM_STATUS,
@@ -46,9 +47,11 @@ from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
-from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.engines.base import Engine
+from triage_hub.engines.builtin.engine import BuiltinEngine
+from triage_hub.engines.ollama import OllamaEngine, make_client
+from triage_hub.triage.claimers import ClaimerPool, EngineChoice
 from triage_hub.triage.drafts import DraftStreamer
-from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
 from triage_hub.web.auth import auth_middleware
 from triage_hub.web.guards import guard_middleware
@@ -66,6 +69,20 @@ log = logging.getLogger(__name__)
 def agents_share(pool_size: int) -> int:
     """How many of the pool's connections agents' reads may hold at once: half of them."""
     return max(1, pool_size // 2)
+
+
+def choose_engines(settings: Settings, db: Database) -> EngineChoice:
+    """The engines TRIAGE_ENGINE asks for: the LLM's (one per claimer), the built-in one."""
+
+    def make_llm() -> Engine:
+        return OllamaEngine(
+            settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
+        )
+
+    builtin = None
+    if settings.engine != "llm":
+        builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
+    return EngineChoice(settings.engine, make_llm if settings.engine != "builtin" else None, builtin)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -96,8 +113,17 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SUPERVISOR] = supervisor = Supervisor(app[METRICS])
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
+    app[ENGINES] = engines = choose_engines(settings, db)
     app[CLAIMERS] = claimers = ClaimerPool(
-        settings, db, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db), supervisor
+        settings,
+        db,
+        wakeup,
+        notifier,
+        breaker,
+        app[METRICS],
+        DraftStreamer(db),
+        supervisor,
+        engines,
     )
 
     def new_tickets(_payload: str) -> None:
@@ -126,6 +152,12 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(listener.connected.wait(), 5)
     claimers.start()
+    builtin = engines.builtin
+    if settings.claimers and isinstance(builtin, BuiltinEngine):
+        # Train now, not on the first ticket; then retrain as the agents correct it.
+        background.append(
+            supervisor.start("trainer", "trainer", lambda: builtin.retrain_loop(claimers.stopping))
+        )
     try:
         yield
     finally:

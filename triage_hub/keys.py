@@ -17,7 +17,7 @@ from triage_hub.routing import AccessRules, Endpoint
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
-from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.triage.claimers import ClaimerPool, EngineChoice
 from triage_hub.triage.status import LLMStatus
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -33,6 +33,7 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 BREAKER = web.AppKey("breaker", CircuitBreaker)
 LLM_STATUS = web.AppKey("llm_status", LLMStatus)
 CLAIMERS = web.AppKey("claimers", ClaimerPool)
+ENGINES = web.AppKey("engines", EngineChoice)
 METRICS = web.AppKey("metrics", Metrics)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
