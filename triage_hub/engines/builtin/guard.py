@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from triage_hub.engines.builtin.model import BuiltinTriage
-from triage_hub.engines.builtin.types import Example
+from triage_hub.engines.builtin.types import Example, Prediction
 
 # "No worse": over the slice, the new model may get at most this many more fields wrong
 # (category and urgency, each ticket counts up to 2) than the old one.
 ALLOWED_EXTRA_ERRORS = 1
 
 
+class Predictor(Protocol):
+    """What the guard needs of a model (a BuiltinTriage)."""
+
+    def predict_many(self, messages: Sequence[str]) -> list[Prediction]: ...
+
+
 def no_worse(
-    old: BuiltinTriage, new: BuiltinTriage, recent: Sequence[Example]
+    old: Predictor, new: Predictor, recent: Sequence[Example]
 ) -> tuple[bool, dict[str, float]]:
     """Keep `new` only if, on `recent` (corrections neither model trained on), its category and
     urgency errors together exceed the old model's by at most one; returns the figures to log."""
