@@ -3,6 +3,7 @@ deterministically, and it follows the agents' corrections."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -16,6 +17,13 @@ from triage_hub.engines.builtin import (
     heldout_examples,
     no_worse,
     shipped_examples,
+)
+from triage_hub.engines.builtin.cues import (
+    CATEGORY_CUES,
+    SEVERITY_CUES,
+    URGENCY_OVERRIDES,
+    category_cue_counts,
+    fold_text,
 )
 from triage_hub.engines.builtin.drafts import QUOTE_MAX_CHARS, TEMPLATES, issue_sentence
 from triage_hub.triage.output import TriageOutput
@@ -283,3 +291,14 @@ def test_examples_are_checked() -> None:
         Example("text", "Billing", "High", 11)
     with pytest.raises(ValueError):
         Example("text", "Billing", "High", True)
+
+
+def test_every_cue_is_written_in_lower_case() -> None:
+    # Cues match casefolded text without IGNORECASE: a capital in a pattern would never match.
+    patterns = [p for group in CATEGORY_CUES.values() for p in group]
+    patterns += [p for group in SEVERITY_CUES.values() for p in group]
+    patterns += [override.pattern for override in URGENCY_OVERRIDES]
+    for pattern in patterns:
+        literal = re.sub(r"\\[A-Za-z]", "", pattern.pattern)
+        assert literal == fold_text(literal), pattern.pattern
+    assert category_cue_counts("Ihr habt DREIMAL abgebucht")["Billing"] == 1

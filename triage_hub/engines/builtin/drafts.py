@@ -153,8 +153,7 @@ _INFORMATIVE = {
             [f"(?:{p.pattern})" for p in patterns]
             + [f"(?:{p.pattern})" for p in SEVERITY_CUES["High"]]
             + [f"(?:{o.pattern.pattern})" for o in URGENCY_OVERRIDES]
-        ),
-        re.IGNORECASE,
+        )
     )
     for category, patterns in CATEGORY_CUES.items()
 }
