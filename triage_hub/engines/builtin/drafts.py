@@ -19,6 +19,8 @@ from triage_hub.engines.builtin.cues import (
 )
 
 QUOTE_MAX_CHARS = 200
+# The issue is stated early: only the first sentences compete (and the cost stays bounded).
+_MAX_SENTENCES = 20
 _MIN_WORDS = 4
 
 
@@ -232,7 +234,7 @@ def _candidate_sentences(message: str) -> list[str]:
             if sentence and not (_GREETING.match(sentence) or _SIGN_OFF.match(sentence)):
                 sentences.append(sentence)
     long_enough = [s for s in sentences if len(s.split()) >= _MIN_WORDS]
-    return long_enough or sentences
+    return (long_enough or sentences)[:_MAX_SENTENCES]
 
 
 def _score(sentence: str, category: str) -> float:

@@ -19,6 +19,10 @@ from triage_hub.engines.builtin.cues import category_cue_counts, severity_cue_co
 CATEGORY_CUE_WEIGHT = 0.3
 LENGTH_WEIGHT = 0.5
 SEVERITY_CUE_WEIGHT = 0.2
+# Every feature reads at most the opening of a ticket: it says what the ticket is about, and the
+# cost per ticket stays bounded (a 5,000-character ticket took ~30 ms, mostly n-grams and cues).
+# One dev ticket in 306 is longer.
+MAX_FEATURE_CHARS = 2000
 # VADER reads English only and is slow on long texts; the opening is what sets the tone.
 _VADER_MAX_CHARS = 1000
 # Bounds on the vocabulary keep a model trained on many corrections small (memory, latency).
@@ -58,6 +62,7 @@ class Featurizer:
 
     def fit(self, texts: Sequence[str]) -> TextFeatures:
         """Learn the vocabulary from the training texts and return their features."""
+        texts = [text[:MAX_FEATURE_CHARS] for text in texts]
         blocks = [vectorizer.fit_transform(texts) for vectorizer in self._vectorizers]
         return TextFeatures(self, sparse.hstack(blocks, format="csr"), texts)
 
@@ -65,6 +70,7 @@ class Featurizer:
         """Features of new texts, with the vocabulary learned by `fit`."""
         # Called per ticket: the vectorizers directly, not through a FeatureUnion (whose joblib
         # dispatch cost more than the work for one short text).
+        texts = [text[:MAX_FEATURE_CHARS] for text in texts]
         blocks = [vectorizer.transform(texts) for vectorizer in self._vectorizers]
         return TextFeatures(self, sparse.hstack(blocks, format="csr"), texts)
 
@@ -86,14 +92,16 @@ class TextFeatures:
         self.tfidf = tfidf
         self.texts = list(texts)
 
-    def category(self) -> Matrix:
-        """TF-IDF + how many cues of each category fire (log-scaled)."""
+    def category(self) -> NDArray[np.float32]:
+        """How many cues of each category fire (log-scaled), one column per category."""
         counts = [category_cue_counts(text) for text in self.texts]
         columns = [[math.log1p(count) for _, count in sorted(row.items())] for row in counts]
-        return self._with(np.asarray(columns, dtype=np.float32) * CATEGORY_CUE_WEIGHT)
+        return np.asarray(columns, dtype=np.float32).reshape(len(self.texts), -1) * (
+            CATEGORY_CUE_WEIGHT
+        )
 
-    def urgency(self) -> Matrix:
-        """TF-IDF + the message's log length + High and Low cue counts (log-scaled)."""
+    def urgency(self) -> NDArray[np.float32]:
+        """The message's log length, and its High and Low cue counts (log-scaled)."""
         rows = []
         for text in self.texts:
             counts = severity_cue_counts(text)
@@ -104,12 +112,13 @@ class TextFeatures:
                     SEVERITY_CUE_WEIGHT * math.log1p(counts["Low"]),
                 ]
             )
-        return self._with(np.asarray(rows, dtype=np.float32))
+        return np.asarray(rows, dtype=np.float32).reshape(len(self.texts), 3)
 
-    def sentiment(self) -> Matrix:
-        """TF-IDF + VADER's compound score."""
+    def sentiment(self) -> NDArray[np.float32]:
+        """VADER's compound score."""
         rows = [[self._owner.vader_compound(text)] for text in self.texts]
-        return self._with(np.asarray(rows, dtype=np.float32))
+        return np.asarray(rows, dtype=np.float32).reshape(len(self.texts), 1)
 
-    def _with(self, dense: NDArray[np.float32]) -> Matrix:
-        return sparse.hstack([self.tfidf, sparse.csr_matrix(dense)], format="csr")
+    def matrix(self, columns: NDArray[np.float32]) -> Matrix:
+        """The TF-IDF block with a field's columns on its right: what that field's model reads."""
+        return sparse.hstack([self.tfidf, sparse.csr_matrix(columns)], format="csr")

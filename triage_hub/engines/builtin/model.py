@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from triage_hub.engines.builtin.cues import urgency_overrides
 from triage_hub.engines.builtin.drafts import render_draft
-from triage_hub.engines.builtin.features import Featurizer, Matrix
+from triage_hub.engines.builtin.features import MAX_FEATURE_CHARS, Featurizer, Matrix
 from triage_hub.engines.builtin.language import detect_language
 from triage_hub.engines.builtin.types import Example, Prediction
 from triage_hub.triage.output import CATEGORIES, URGENCIES
@@ -90,10 +90,12 @@ class BuiltinTriage:
         categories = np.array([example.category for example in examples])
         urgencies = np.array([example.urgency for example in examples])
         sentiments = np.array([example.sentiment for example in examples])
-        category_model = _logistic(CATEGORY_C).fit(features.category(), categories)
-        urgency_matrix = features.urgency()
+        category_model = _logistic(CATEGORY_C).fit(features.matrix(features.category()), categories)
+        urgency_matrix = features.matrix(features.urgency())
         urgency_model = _logistic(URGENCY_C).fit(urgency_matrix, urgencies)
-        sentiment_model = _logistic(SENTIMENT_C).fit(features.sentiment(), sentiments)
+        sentiment_model = _logistic(SENTIMENT_C).fit(
+            features.matrix(features.sentiment()), sentiments
+        )
         high_threshold = _tune_high_threshold(urgency_matrix, urgencies, high_recall_target)
         report = TrainingReport(
             examples=len(examples),
@@ -113,9 +115,9 @@ class BuiltinTriage:
         if not messages:
             return []
         features = self._featurizer.transform(messages)
-        category_p = _probabilities(self._category, features.category())
-        urgency_p = _probabilities(self._urgency, features.urgency())
-        sentiment_p = _probabilities(self._sentiment, features.sentiment())
+        category_p = _probabilities(self._category, features.tfidf, features.category())
+        urgency_p = _probabilities(self._urgency, features.tfidf, features.urgency())
+        sentiment_p = _probabilities(self._sentiment, features.tfidf, features.sentiment())
         return [
             self._prediction(message, category_p[i], urgency_p[i], sentiment_p[i])
             for i, message in enumerate(messages)
@@ -149,7 +151,7 @@ class BuiltinTriage:
     def _urgency_of(self, message: str, probabilities: NDArray[np.float64]) -> tuple[str, float]:
         """High past the tuned threshold or on an override; else the likelier of the others."""
         p_high = float(probabilities[self._high])
-        if urgency_overrides(message):
+        if urgency_overrides(message[:MAX_FEATURE_CHARS]):
             return "High", max(p_high, self.report.override_precision)
         if p_high >= self.report.high_threshold:
             return "High", p_high
@@ -167,10 +169,16 @@ def _logistic(c: float) -> LogisticRegression:
     )
 
 
-def _probabilities(model: LogisticRegression, matrix: Matrix) -> NDArray[np.float64]:
-    """`model.predict_proba(matrix)` for a multinomial model, without sklearn's input checks
-    (they cost ~0.7 ms a call, more than the product itself for one ticket)."""
-    scores = np.asarray(matrix @ model.coef_.T, dtype=np.float64) + model.intercept_
+def _probabilities(
+    model: LogisticRegression, tfidf: Matrix, columns: NDArray[np.float32]
+) -> NDArray[np.float64]:
+    """`model.predict_proba` of the TF-IDF block with `columns` on its right, for a multinomial
+    model, without building that matrix or sklearn's input checks (for one ticket they cost
+    more than the product itself)."""
+    width = tfidf.shape[1]
+    coef = model.coef_
+    scores = np.asarray(tfidf @ coef[:, :width].T, dtype=np.float64)
+    scores += columns.astype(np.float64) @ coef[:, width:].T + model.intercept_
     scores -= scores.max(axis=1, keepdims=True)
     exp = np.exp(scores)
     result: NDArray[np.float64] = exp / exp.sum(axis=1, keepdims=True)
@@ -224,5 +232,9 @@ def _tune_high_threshold(matrix: Matrix, urgencies: NDArray[np.str_], target: fl
 
 def _override_precision(examples: Sequence[Example]) -> float:
     """How often an override's High was right on the training data (Laplace-smoothed)."""
-    hits = [example.urgency == "High" for example in examples if urgency_overrides(example.message)]
+    hits = [
+        example.urgency == "High"
+        for example in examples
+        if urgency_overrides(example.message[:MAX_FEATURE_CHARS])
+    ]
     return (sum(hits) + 1) / (len(hits) + 2)
