@@ -22,6 +22,8 @@ class ServeProcess:
         defaults = {"TRIAGE_INTAKE_RATE_PER_MINUTE": "0"}
         self.env = {**os.environ, **defaults, **env, "TRIAGE_PORT": str(self.port)}
         self.process: asyncio.subprocess.Process | None = None
+        self._log: list[bytes] = []
+        self._reader: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -39,6 +41,18 @@ class ServeProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        # Read the log as it comes: a pipe nobody reads blocks the server once it is full.
+        self._reader = asyncio.create_task(self._read_log())
+
+    async def _read_log(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self._log.append(line)
+
+    async def peek_stderr(self) -> str:
+        """What it has logged so far (while it runs)."""
+        await asyncio.sleep(0)
+        return b"".join(self._log).decode(errors="replace")
 
     async def start(self, timeout: float = 20) -> None:  # noqa: ASYNC109
         """Start it and wait until /health answers 200."""
@@ -75,11 +89,11 @@ class ServeProcess:
         return await asyncio.wait_for(self.process.wait(), timeout)
 
     async def stderr(self) -> str:
-        """What it logged (after it exited)."""
-        assert self.process is not None and self.process.stderr is not None
-        if self.process.returncode is None:
-            return ""
-        return (await self.process.stderr.read()).decode(errors="replace")
+        """What it logged (all of it once it exited)."""
+        assert self.process is not None
+        if self.process.returncode is not None and self._reader is not None:
+            await self._reader
+        return b"".join(self._log).decode(errors="replace")
 
     async def close(self) -> None:
         """Kill it if still running."""

@@ -23,6 +23,9 @@ from triage_hub.db.notify import (
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 from triage_hub.db.tickets import RecentWindow
+from triage_hub.engines.base import Engine
+from triage_hub.engines.builtin.engine import BuiltinEngine
+from triage_hub.engines.ollama import OllamaEngine, make_client
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.keys import (
@@ -47,9 +50,6 @@ from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
-from triage_hub.engines.base import Engine
-from triage_hub.engines.builtin.engine import BuiltinEngine
-from triage_hub.engines.ollama import OllamaEngine, make_client
 from triage_hub.triage.claimers import ClaimerPool, EngineChoice
 from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.status import LLMStatus
@@ -82,7 +82,9 @@ def choose_engines(settings: Settings, db: Database) -> EngineChoice:
     builtin = None
     if settings.engine != "llm":
         builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
-    return EngineChoice(settings.engine, make_llm if settings.engine != "builtin" else None, builtin)
+    return EngineChoice(
+        settings.engine, make_llm if settings.engine != "builtin" else None, builtin
+    )
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from triage_hub.triage.output import CATEGORIES, URGENCIES
+from triage_hub.models import CATEGORIES, URGENCIES
 
 SENTIMENT_LABELS: tuple[int, ...] = tuple(range(1, 11))
 RELIABILITY_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

@@ -267,6 +267,10 @@ class TicketSummary(BaseModel):
     attempts: int
     created_at: Timestamp
     updated_at: Timestamp
+    engine: str | None = Field(None, description="what triaged it: ollama, builtin, …")
+    confidence: dict[str, float] | None = Field(
+        None, description="the probability of each chosen value, where the engine can tell one"
+    )
 
     @computed_field(description="the message's first informative sentence, as plain text")  # type: ignore[prop-decorator]
     @property
@@ -314,6 +318,8 @@ class Ticket(TicketSummary):
     ai_category: str | None = None
     ai_urgency: str | None = None
     ai_sentiment: int | None = None
+    prompt_version: str | None = None
+    language: str | None = None
     revision: int = 1
     resolved_by: str | None = None
     last_error_explained: str | None = None

@@ -5,10 +5,10 @@ model."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 import math
 import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -267,7 +267,9 @@ class OllamaEngine:
     async def health(self) -> EngineHealth:
         """Is Ollama there, and does it have the model?"""
         report = await check_llm(self._client, self.host, self.model)
-        return EngineHealth(self.name, report.reachable and report.model_available, report.model_dump())
+        return EngineHealth(
+            self.name, report.reachable and report.model_available, report.model_dump()
+        )
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from triage_hub.triage.drafts import DraftStreamer
 from triage_hub.triage.faults import LLMUnavailable
 from triage_hub.triage.lease import LeaseLost
 from triage_hub.triage.outcomes import Outcomes
+from triage_hub.triage.output import TriageOutput
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class EngineChoice:
     mode: EngineMode
     make_llm: Callable[[], Engine] | None = None
     builtin: Engine | None = None
+    # How likely a second opinion finds an LLM triage: its confidence when the LLM gives none.
+    judge: Callable[[str, TriageOutput], Awaitable[dict[str, float]]] | None = None
 
 
 def claimer_name() -> str:
@@ -214,7 +218,17 @@ class ClaimerPool:
             self.metrics.llm_call_seconds.observe(answer.total_ms / 1000)
             if answer.first_token_ms is not None:
                 self.metrics.llm_first_token_seconds.observe(answer.first_token_ms / 1000)
+            answer = await self._with_confidence(claim, answer)
         await self.outcomes.completed(claim, answer)
+
+    async def _with_confidence(self, claim: Claim, answer: EngineAnswer) -> EngineAnswer:
+        """An LLM answer without log-probabilities gets the built-in engine's agreement with it
+        as its confidence, where there is a built-in engine; never an invented number."""
+        judge = self.engines.judge
+        if answer.confidence or judge is None:
+            return answer
+        agreement = await judge(claim.user_message, answer.output)
+        return dataclasses.replace(answer, confidence=agreement)
 
     async def _no_answer(
         self, claim: Claim, permit: Permit, error: LLMUnavailable, raw: str | None

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from triage_hub import __version__
+from triage_hub.engines.ollama import LLMReport
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS, SUPERVISOR
 from triage_hub.routing import Access, Endpoint
-from triage_hub.triage.status import LLMReport
 from triage_hub.web.auth import principal
 from triage_hub.web.responses import json_response
 

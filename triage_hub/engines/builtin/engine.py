@@ -64,7 +64,9 @@ class BuiltinEngine:
     async def _corrections(self) -> list[Example]:
         if self._db is None:
             return []
-        return [Example(*row) for row in await training.resolved_examples(self._db, MAX_CORRECTIONS)]
+        return [
+            Example(*row) for row in await training.resolved_examples(self._db, MAX_CORRECTIONS)
+        ]
 
     async def triage(self, ticket_text: str, on_delta: OnDelta | None = None) -> EngineAnswer:
         """The model's triage (in a thread: a few ms of CPU); never raises for the ticket."""
@@ -86,6 +88,13 @@ class BuiltinEngine:
             confidence=dict(prediction.confidence),
             language=prediction.language,
             total_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def agreement(self, ticket_text: str, output: TriageOutput) -> dict[str, float]:
+        """How likely this engine finds another engine's triage (see BuiltinTriage.agreement)."""
+        model = await self.model()
+        return await asyncio.to_thread(
+            model.agreement, ticket_text, output.category, output.urgency, output.sentiment
         )
 
     async def health(self) -> EngineHealth:

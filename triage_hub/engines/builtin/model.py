@@ -17,7 +17,7 @@ from triage_hub.engines.builtin.drafts import render_draft
 from triage_hub.engines.builtin.features import MAX_FEATURE_CHARS, Featurizer, Matrix
 from triage_hub.engines.builtin.language import detect_language
 from triage_hub.engines.builtin.types import Example, Prediction
-from triage_hub.triage.output import CATEGORIES, URGENCIES
+from triage_hub.models import CATEGORIES, URGENCIES
 
 RANDOM_STATE = 0
 # Inverse regularisation strengths, chosen by 5-fold cross-validation on evals/dev.jsonl.
@@ -122,6 +122,29 @@ class BuiltinTriage:
             self._prediction(message, category_p[i], urgency_p[i], sentiment_p[i])
             for i, message in enumerate(messages)
         ]
+
+    def agreement(
+        self, message: str, category: str, urgency: str, sentiment: int
+    ) -> dict[str, float]:
+        """How likely this model finds another engine's triage of `message`: the probability of
+        its category and urgency, and that the sentiment is within one point (the confidence of
+        an LLM that gives no log-probabilities)."""
+        features = self._featurizer.transform([message])
+        category_p = _probabilities(self._category, features.tfidf, features.category())[0]
+        urgency_p = _probabilities(self._urgency, features.tfidf, features.urgency())[0]
+        sentiment_p = _probabilities(self._sentiment, features.tfidf, features.sentiment())[0]
+        classes = [int(value) for value in self._sentiment.classes_]
+        return {
+            "category": float(category_p[list(self._category.classes_).index(category)]),
+            "urgency": float(urgency_p[list(self._urgency.classes_).index(urgency)]),
+            "sentiment": float(
+                sum(
+                    p
+                    for value, p in zip(classes, sentiment_p, strict=True)
+                    if abs(value - sentiment) <= 1
+                )
+            ),
+        }
 
     def _prediction(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from triage_hub.triage.output import CATEGORIES, SENTIMENT_MAX, SENTIMENT_MIN, URGENCIES
+from triage_hub.models import CATEGORIES, SENTIMENT_MAX, SENTIMENT_MIN, URGENCIES
 
 CONFIDENCE_FIELDS = ("category", "urgency", "sentiment")
 
