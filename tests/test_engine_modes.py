@@ -8,10 +8,11 @@ import json
 import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import StartApp, engine_settings
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import Behaviour, FakeOllama
 from tests.serve import ServeProcess
 from tests.test_builtin_engine import PDF_BLANK, UNSEEN_PDF_BLANK
 from tests.waiting import fetch_ticket, sql, wait_for_statuses
@@ -119,3 +120,34 @@ async def test_the_engine_follows_the_agents_corrections(database_url: str) -> N
         assert crash.output.category == "Technical"
     finally:
         await pool.close()
+
+
+async def test_an_llm_answer_carries_the_probability_of_each_chosen_value(
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
+) -> None:
+    """From the tokens' log-probabilities where Ollama sends them (one token here: e^-0.05);
+    from the built-in engine's agreement where it does not; never a number made up."""
+    fake_ollama.behaviour = Behaviour(chunks=1, logprob=-0.05)
+    app = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_ENGINE="auto"))
+    first = await submit(app)
+    await wait_for_statuses(database_url, {"COMPLETED"}, 1, timeout=20)
+    assert fake_ollama.calls[0]["logprobs"] is True
+    row = await fetch_ticket(database_url, first)
+    confidence = json.loads(row["confidence"])
+    assert confidence == pytest.approx(
+        dict.fromkeys(("category", "urgency", "sentiment"), 0.951), abs=1e-3
+    )
+
+    fake_ollama.behaviour = Behaviour()  # no log-probabilities
+    second = await submit(app, "Please add a dark mode, the white screen hurts at night")
+    await wait_for_statuses(database_url, {"COMPLETED"}, 2, timeout=20)
+    row = await fetch_ticket(database_url, second)
+    assert row["engine"] == "ollama"
+    agreement = json.loads(row["confidence"])
+    assert set(agreement) == {"category", "urgency", "sentiment"}
+    assert all(0 <= value <= 1 for value in agreement.values())
+
+    llm_only = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_ENGINE="llm"))
+    third = await submit(llm_only, "The invoice PDF shows the wrong VAT number for us")
+    await wait_for_statuses(database_url, {"COMPLETED"}, 3, timeout=20)
+    assert (await fetch_ticket(database_url, third))["confidence"] is None

@@ -79,12 +79,11 @@ def choose_engines(settings: Settings, db: Database) -> EngineChoice:
             settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
         )
 
-    builtin = None
-    if settings.engine != "llm":
-        builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
-    return EngineChoice(
-        settings.engine, make_llm if settings.engine != "builtin" else None, builtin
-    )
+    if settings.engine == "llm":
+        return EngineChoice("llm", make_llm)
+    builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
+    llm = make_llm if settings.engine == "auto" else None
+    return EngineChoice(settings.engine, llm, builtin, judge=builtin.agreement)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
