@@ -181,7 +181,11 @@ async def retry_ticket(db: Database, ticket_id: uuid.UUID) -> TicketState:
         status = await conn.fetchval(SQL["ticket_status"], ticket_id)
     if status is None:
         raise NotFound(f"No ticket with id {ticket_id}.")
-    raise InvalidState(f"Only FAILED tickets can be retried; this one is {status}.", status=status)
+    raise InvalidState(
+        "Only FAILED tickets, or tickets the built-in engine triaged, can be retried; this one "
+        f"is {status}.",
+        status=status,
+    )
 
 
 async def count_backlog(db: Database) -> dict[str, int]:

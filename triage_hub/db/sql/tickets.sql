@@ -129,11 +129,13 @@ SELECT reltuples::bigint FROM pg_class WHERE oid = 'tickets'::regclass;
 EXPLAIN (FORMAT JSON) SELECT 1 FROM tickets WHERE status = ANY($1::text[]);
 
 -- name: retry_ticket
--- An agent gives a FAILED ticket a fresh set of attempts and hand-backs.
+-- An agent gives a FAILED ticket a fresh set of attempts and hand-backs — or a ticket the
+-- built-in engine triaged another round, which the LLM takes when it answers ("Retry with the
+-- LLM"); its triage stays until the new one replaces it.
 UPDATE tickets
 SET status = 'PENDING', attempts = 0, handbacks = 0, failing_since = NULL,
     available_at = now(), last_error = NULL
-WHERE id = $1 AND status = 'FAILED'
+WHERE id = $1 AND (status = 'FAILED' OR (status = 'COMPLETED' AND engine = 'builtin'))
 RETURNING id, status, revision, updated_at;
 
 -- name: ticket_status
