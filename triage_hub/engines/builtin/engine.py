@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from triage_hub.db import training
 from triage_hub.db.pool import Database
@@ -32,8 +33,16 @@ class BuiltinEngine:
 
     name = "builtin"
 
-    def __init__(self, db: Database | None, retrain_every: int, retrain_min_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database | None,
+        retrain_every: int,
+        retrain_min_seconds: float,
+        *,
+        base: Callable[[], list[Example]] = shipped_examples,
+    ) -> None:
         self._db = db
+        self._base = base
         self.retrain_every = retrain_every
         self.retrain_min_seconds = retrain_min_seconds
         self._model: BuiltinTriage | None = None
@@ -47,7 +56,7 @@ class BuiltinEngine:
             async with self._lock:
                 if self._model is None:
                     corrections = await self._corrections()
-                    examples = [*shipped_examples(), *corrections]
+                    examples = [*self._base(), *corrections]
                     self._model = await asyncio.to_thread(BuiltinTriage.train, examples)
                     self._trained_on = len(corrections)
                     self._trained_at = time.monotonic()
@@ -120,7 +129,7 @@ class BuiltinEngine:
         old = await self.model()
         judge = min(JUDGE_MAX, max(1, int(len(corrections) * JUDGE_SHARE)))
         recent, rest = corrections[:judge], corrections[judge:]  # newest first
-        new = await asyncio.to_thread(BuiltinTriage.train, [*shipped_examples(), *rest])
+        new = await asyncio.to_thread(BuiltinTriage.train, [*self._base(), *rest])
         keep, figures = await asyncio.to_thread(no_worse, old, new, recent)
         self._trained_at = time.monotonic()
         summary = ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
