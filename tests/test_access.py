@@ -42,7 +42,9 @@ RULES = {
     ("POST", "/preview"): AGENT,
     ("GET", "/events"): AGENT,
     ("GET", "/metrics"): AGENT,
+    ("GET", "/stats"): AGENT,
     ("GET", "/dashboard"): PAGE,
+    ("GET", "/dashboard/stats"): PAGE,
 }
 
 

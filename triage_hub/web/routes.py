@@ -9,7 +9,18 @@ from aiohttp import web
 
 from triage_hub.keys import ACCESS_RULES, ENDPOINTS
 from triage_hub.routing import Access, AccessRules, register
-from triage_hub.web import desk, events, health, login, metrics, openapi, pages, preview, tickets
+from triage_hub.web import (
+    desk,
+    events,
+    health,
+    login,
+    metrics,
+    openapi,
+    pages,
+    preview,
+    stats,
+    tickets,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -25,6 +36,7 @@ def setup_routes(app: web.Application) -> None:
         *health.ENDPOINTS,
         *metrics.ENDPOINTS,
         *pages.ENDPOINTS,
+        *stats.ENDPOINTS,
         *login.ENDPOINTS,
         openapi.OPENAPI,
     ]
