@@ -81,6 +81,13 @@ ALTER TABLE tickets ADD COLUMN IF NOT EXISTS engine text;
 ALTER TABLE tickets ADD COLUMN IF NOT EXISTS prompt_version text;
 ALTER TABLE tickets ADD COLUMN IF NOT EXISTS confidence jsonb;
 
+-- "Low confidence first": the tickets awaiting an agent whose triage the engine was least sure
+-- of (the lower of its category and urgency probabilities), for a person to check first.
+CREATE INDEX IF NOT EXISTS tickets_confidence_idx
+    ON tickets ((least((confidence->>'category')::float8, (confidence->>'urgency')::float8)),
+                created_at, id)
+    WHERE status = 'COMPLETED';
+
 -- The built-in engine's training reads the resolved tickets newest first.
 CREATE INDEX IF NOT EXISTS tickets_resolved_idx ON tickets (resolved_at DESC)
     WHERE status = 'RESOLVED';

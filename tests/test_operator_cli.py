@@ -102,3 +102,16 @@ async def test_requeue_sends_builtin_results_back_to_the_llm(database_url: str) 
     assert sorted(pending) == sorted([*failed, *builtin])
     code, _, err = await run("requeue", "--since", "soon", env=env)
     assert code == 2 and "is not a duration" in err
+
+
+async def test_stats_tell_what_the_desk_holds(database_url: str) -> None:
+    await insert_tickets(database_url, 2, "PENDING")
+    await insert_tickets(database_url, 1, "FAILED")
+    code, out, err = await run("stats", "--quality", env={"DATABASE_URL": database_url})
+    assert code == 0, err
+    assert "PENDING            2" in out and "oldest PENDING: " in out
+    assert "1 × the model's sentiment was not a whole number from 1 to 10" in out
+    code, out, _ = await run("stats", "--json", env={"DATABASE_URL": database_url})
+    figures = json.loads(out)
+    assert figures["by_status"] == {"PENDING": 2, "FAILED": 1}
+    assert figures["oldest_pending_seconds"] > 0

@@ -199,7 +199,7 @@ class ListQuery(BaseModel):
         "status": "`status` must be one or more of "
         + ", ".join(status.value for status in Status)
         + ", comma-separated.",
-        "sort": "`sort` must be `newest` or `urgent`.",
+        "sort": "`sort` must be `newest`, `urgent` or `confidence`.",
         "q": f"`q` must be at most {MAX_SEARCH_CHARS} characters, without NUL.",
     }
 
@@ -220,10 +220,11 @@ class ListQuery(BaseModel):
         ),
     ] = ""
     sort: Annotated[
-        Literal["newest", "urgent"],
+        Literal["newest", "urgent", "confidence"],
         Field(
-            description="`newest` (default), or `urgent`: High, then FAILED (needs a human), "
-            "Medium, Low, untriaged, oldest first within each"
+            description="`newest` (default); `urgent`: High, then FAILED (needs a human), "
+            "Medium, Low, untriaged, oldest first within each; `confidence`: the tickets "
+            "awaiting a reply (COMPLETED) whose triage the engine was least sure of first"
         ),
     ] = "newest"
     q: Annotated[

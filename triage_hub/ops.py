@@ -8,12 +8,13 @@ import asyncio
 import json
 import re
 import sys
+from typing import Any
 
-from triage_hub.db import ops
+from triage_hub.db import ops, stats
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 
-OPERATOR_COMMANDS = ("requeue",)
+OPERATOR_COMMANDS = ("requeue", "stats")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -47,20 +48,82 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
     )
     requeue.add_argument("--json", action="store_true", help="the result as JSON")
 
+    stats = commands.add_parser(
+        "stats",
+        help="tickets by status, the oldest waiting, failures by reason (and --quality)",
+        description="What the desk holds now: tickets by status, how long the oldest PENDING "
+        "one has waited, and over a period what became of the tickets per engine and why some "
+        "failed; with --quality also how often each engine agreed with the agents.",
+    )
+    stats.add_argument("--quality", action="store_true", help="the agreement figures too")
+    stats.add_argument("--days", type=int, default=30, help="the period (default 30)")
+    stats.add_argument("--json", action="store_true", help="the figures as JSON")
+
+
+async def _requeue(db: Database, args: argparse.Namespace) -> str:
+    statuses = args.status or (["COMPLETED"] if args.engine else ["FAILED"])
+    ids = await ops.requeue(db, statuses, args.engine, args.since)
+    if args.json:
+        return json.dumps({"requeued": len(ids), "ids": [str(i) for i in ids]})
+    what = " or ".join(statuses) + (f" by {args.engine}" if args.engine else "")
+    return f"requeued {len(ids)} {what} ticket{'s' * (len(ids) != 1)}"
+
+
+async def _stats(db: Database, args: argparse.Namespace) -> str:
+    figures: dict[str, Any] = await stats.counts(db)
+    quality = await stats.quality(db, max(1, args.days) * 86_400)
+    figures["outcomes"], figures["failures"] = quality["outcomes"], quality["failures"]
+    if args.quality:
+        figures["agreement"], figures["latency_ms"] = quality["agreement"], quality["latency_ms"]
+    if args.json:
+        return json.dumps(figures, indent=2, default=str)
+    return render_stats(figures, args.days)
+
+
+def render_stats(figures: dict[str, Any], days: int) -> str:
+    """The figures as text for a terminal."""
+    lines = ["tickets by status:"]
+    for status in ("PENDING", "PROCESSING", "COMPLETED", "FAILED", "RESOLVED"):
+        lines.append(f"  {status:<11} {figures['by_status'].get(status, 0):>8}")
+    oldest = figures["oldest_pending_seconds"]
+    lines.append(f"oldest PENDING: {'none' if oldest is None else f'{oldest:.0f} s ago'}")
+    lines += ["", f"the last {days} days, by engine · model · prompt:"]
+    for row in figures["outcomes"]:
+        lines.append(
+            f"  {row['engine']} · {row['model']} · {row['prompt_version']}: "
+            f"{row['triaged']} triaged, {row['failed']} failed, {row['waiting']} waiting, "
+            f"{row['retries']} retries, {row['handbacks']} hand-backs"
+        )
+    if figures["failures"]:
+        lines += ["", "why tickets failed:"]
+        lines += [f"  {f['tickets']} × {f['reason']}" for f in figures["failures"]]
+    for name, group in figures.get("agreement", {}).items():
+        fields, mae = group["fields"], group["sentiment_mae"]
+        lines += [
+            "",
+            f"agreement with the agents, {name} ({group['tickets']} resolved tickets):",
+            f"  category {_pct(fields['category']['accuracy'])}, urgency "
+            f"{_pct(fields['urgency']['accuracy'])}, High recall "
+            f"{_pct(group['high_urgency_recall'])}, sentiment error "
+            + ("–" if mae is None else f"{mae:.2f}"),
+        ]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+COMMANDS = {"requeue": _requeue, "stats": _stats}
+
 
 async def _with_database(url: str, args: argparse.Namespace) -> str:
     await apply_schema(url)
     pool = await open_pool(url, 2, 3)
     try:
-        db = Database(pool)
-        statuses = args.status or (["COMPLETED"] if args.engine else ["FAILED"])
-        ids = await ops.requeue(db, statuses, args.engine, args.since)
+        return await COMMANDS[args.command](Database(pool), args)
     finally:
         await pool.close()
-    if args.json:
-        return json.dumps({"requeued": len(ids), "ids": [str(i) for i in ids]})
-    what = " or ".join(statuses) + (f" by {args.engine}" if args.engine else "")
-    return f"requeued {len(ids)} {what} ticket{'s' * (len(ids) != 1)}"
 
 
 def operator_command(url: str, args: argparse.Namespace) -> None:

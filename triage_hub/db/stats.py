@@ -63,7 +63,7 @@ async def quality(db: Database, period_seconds: float) -> dict[str, Any]:
 async def counts(db: Database) -> dict[str, Any]:
     """Tickets by status, and how long the oldest PENDING one has waited."""
     rows = await db.fetch(SQL["counts_by_status"])
-    oldest = next((row["oldest_age"] for row in rows if row["oldest_age"] is not None), None)
+    oldest = next((row["oldest_age"] for row in rows if row["status"] == "PENDING"), None)
     return {
         "by_status": {row["status"]: row["tickets"] for row in rows},
         "oldest_pending_seconds": None if oldest is None else float(oldest),

@@ -27,7 +27,7 @@ from triage_hub.models import (
 )
 
 SQL = load_queries("tickets.sql")
-Sort = Literal["newest", "urgent"]
+Sort = Literal["newest", "urgent", "confidence"]
 
 # Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
 EXACT_COUNT_CAP = 10_000
@@ -68,7 +68,10 @@ async def list_tickets(
     if search:
         return await _search(db, search, page, limit, wanted, sort, window or RecentWindow())
     args: list[object]
-    if sort == "urgent":
+    if sort == "confidence":  # only what awaits a reply has a triage to check
+        wanted = [Status.COMPLETED.value]
+        query, args = SQL["list_tickets_low_confidence"], []
+    elif sort == "urgent":
         query, args = SQL["list_tickets_urgent"], [wanted or [s.value for s in Status]]
     elif not wanted:
         query, args = SQL["list_tickets"], []

@@ -50,7 +50,6 @@ ORDER BY 1, 2;
 
 -- name: counts_by_status
 -- Every ticket by status, and the age of the oldest PENDING one (seconds).
-SELECT status, count(*) AS tickets,
-       extract(epoch FROM now() - min(created_at)) FILTER (WHERE status = 'PENDING') AS oldest_age
+SELECT status, count(*) AS tickets, extract(epoch FROM now() - min(created_at)) AS oldest_age
 FROM tickets
 GROUP BY status;

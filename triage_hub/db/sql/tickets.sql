@@ -113,6 +113,18 @@ ORDER BY CASE WHEN urgency = 'High' THEN 0 WHEN status = 'FAILED' THEN 1
          created_at, id
 LIMIT $5 OFFSET $6;
 
+-- name: list_tickets_low_confidence
+-- The tickets awaiting a reply (COMPLETED) whose triage the engine was least sure of first,
+-- walking tickets_confidence_idx (the expression written exactly as there); without a
+-- confidence (an LLM that gave none, no second opinion) last.
+SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
+       engine, confidence
+FROM tickets
+WHERE status = 'COMPLETED'
+ORDER BY least((confidence->>'category')::float8, (confidence->>'urgency')::float8),
+         created_at, id
+LIMIT $1 OFFSET $2;
+
 -- name: count_tickets_capped
 -- An exact count that stops at $1 rows, so a big table never costs a full count per request.
 SELECT count(*) FROM (SELECT 1 FROM tickets LIMIT $1) AS capped;
