@@ -45,6 +45,53 @@ ALTER TABLE tickets ADD COLUMN IF NOT EXISTS handbacks integer NOT NULL DEFAULT 
 -- when the first of those calls began: the LLM must have answered others since, or it is an outage
 ALTER TABLE tickets ADD COLUMN IF NOT EXISTS failing_since timestamptz;
 
+-- The agent's desk (issue 10). The AI's values stay beside the final ones the agents set; the
+-- revision counts the changes an agent can see (status, triage, reply): it is the ETag, so an
+-- agent acting on a stale page gets 412 instead of overwriting a colleague's work.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ai_category text
+    CHECK (ai_category IN ('Billing', 'Technical', 'Feature Request'));
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ai_urgency text
+    CHECK (ai_urgency IN ('High', 'Medium', 'Low'));
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ai_sentiment smallint
+    CHECK (ai_sentiment BETWEEN 1 AND 10);
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 1;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS resolved_by text;
+-- Search: English stems and the exact words of any language, in one GIN index (websearch
+-- syntax: words, "a phrase", -not, or). The ticket's own language joins when it is known.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS language text;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (
+    to_tsvector(CASE language WHEN 'de' THEN 'german'::regconfig
+                              WHEN 'es' THEN 'spanish'::regconfig
+                              WHEN 'fr' THEN 'french'::regconfig
+                              ELSE 'english'::regconfig END, user_message)
+    || to_tsvector('simple'::regconfig, user_message)) STORED;
+CREATE INDEX IF NOT EXISTS tickets_search_idx ON tickets USING gin (search_vector);
+-- What an agent typed, as a query of the same vector: web search syntax (words, "a phrase",
+-- -not, or), matched as English, German, Spanish or French stems or as the exact words.
+CREATE OR REPLACE FUNCTION ticket_search_query(typed text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT websearch_to_tsquery('english', typed) || websearch_to_tsquery('simple', typed)
+           || websearch_to_tsquery('german', typed) || websearch_to_tsquery('spanish', typed)
+           || websearch_to_tsquery('french', typed)
+$$;
+
+-- What triaged a ticket (issue 11): the engine (ollama, builtin, …), the prompt's version, and
+-- the probability of each chosen value ({"category": 0.93, …}) where the engine can tell one.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS engine text;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS prompt_version text;
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS confidence jsonb;
+
+-- "Low confidence first": the tickets awaiting an agent whose triage the engine was least sure
+-- of (the lower of its category and urgency probabilities), for a person to check first.
+CREATE INDEX IF NOT EXISTS tickets_confidence_idx
+    ON tickets ((least((confidence->>'category')::float8, (confidence->>'urgency')::float8)),
+                created_at, id)
+    WHERE status = 'COMPLETED';
+
+-- The built-in engine's training reads the resolved tickets newest first.
+CREATE INDEX IF NOT EXISTS tickets_resolved_idx ON tickets (resolved_at DESC)
+    WHERE status = 'RESOLVED';
+
 -- Claims churn the hot rows: vacuum them early and leave room for HOT updates.
 ALTER TABLE tickets SET (fillfactor = 90, autovacuum_vacuum_scale_factor = 0.02,
                          autovacuum_analyze_scale_factor = 0.02);
@@ -62,13 +109,15 @@ CREATE INDEX IF NOT EXISTS tickets_status_created_idx
 -- The most-urgent-first list (sort=urgent): within a status, by urgency rank, oldest first; a
 -- page's ranking reads this index alone (urgency is included to compute the rank from). The rank
 -- must be written exactly as in tickets.sql's list_tickets_urgent, or the planner cannot walk
--- this index (tests/test_urgent_order.py's EXPLAIN test fails). Rank 1 is free for "FAILED:
--- needs a human" (issue 10): add `WHEN status = 'FAILED' THEN 1` as the first WHEN in both
--- places and bump the index's version, so that every database builds the new order.
-CREATE INDEX IF NOT EXISTS tickets_urgent_v1_idx
+-- this index (tests/test_urgent_order.py's EXPLAIN test fails). A FAILED ticket ranks right
+-- after High, whatever its urgency: it needs a human (v2; v1 ranked it by urgency alone).
+-- Changing the rank: write it in both places and bump the version, so every database builds
+-- the new order.
+DROP INDEX IF EXISTS tickets_urgent_v1_idx;
+CREATE INDEX IF NOT EXISTS tickets_urgent_v2_idx
     ON tickets (status,
-                (CASE WHEN urgency = 'High' THEN 0 WHEN urgency = 'Medium' THEN 2
-                      WHEN urgency = 'Low' THEN 3 ELSE 4 END),
+                (CASE WHEN urgency = 'High' THEN 0 WHEN status = 'FAILED' THEN 1
+                      WHEN urgency = 'Medium' THEN 2 WHEN urgency = 'Low' THEN 3 ELSE 4 END),
                 created_at, id)
     INCLUDE (urgency);
 
@@ -76,6 +125,10 @@ CREATE OR REPLACE FUNCTION tickets_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
+    IF (NEW.status, NEW.category, NEW.urgency, NEW.sentiment, NEW.ai_draft)
+       IS DISTINCT FROM (OLD.status, OLD.category, OLD.urgency, OLD.sentiment, OLD.ai_draft) THEN
+        NEW.revision := OLD.revision + 1;
+    END IF;
     RETURN NEW;
 END;
 $$;
@@ -93,7 +146,7 @@ BEGIN
     PERFORM pg_notify('ticket_events', json_build_object(
         'id', NEW.id, 'status', NEW.status, 'category', NEW.category,
         'sentiment', NEW.sentiment, 'urgency', NEW.urgency, 'attempts', NEW.attempts,
-        'updated_at', NEW.updated_at)::text);
+        'revision', NEW.revision, 'updated_at', NEW.updated_at)::text);
     RETURN NULL;
 END;
 $$;
@@ -101,7 +154,7 @@ $$;
 CREATE OR REPLACE TRIGGER tickets_notify_change
     AFTER UPDATE ON tickets
     FOR EACH ROW
-    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.ai_draft IS DISTINCT FROM NEW.ai_draft)
+    WHEN (OLD.revision IS DISTINCT FROM NEW.revision)
     EXECUTE FUNCTION tickets_notify_change();
 
 -- Agents: the people who read and answer tickets. Passwords are argon2id hashes.
@@ -153,3 +206,38 @@ CREATE INDEX IF NOT EXISTS login_failures_key_idx ON login_failures (key, failed
 -- A login attempt reserves its failure rows before the password check (so that parallel
 -- guesses cannot all pass the count) and takes them back on success: `attempt` names them.
 ALTER TABLE login_failures ADD COLUMN IF NOT EXISTS attempt uuid;
+
+-- Who changed what on a ticket, and when (issue 10): an agent's corrections of the triage, the
+-- resolve. `revision` is the ticket's revision after the change, so a 412 can say what changed
+-- since the page was loaded.
+CREATE TABLE IF NOT EXISTS ticket_changes (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id  uuid NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    revision   integer NOT NULL,
+    actor      text NOT NULL,
+    field      text NOT NULL CHECK (field IN ('category', 'urgency', 'sentiment', 'status')),
+    old_value  text,
+    new_value  text,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ticket_changes_ticket_idx ON ticket_changes (ticket_id, revision);
+
+-- The reply an agent is writing, saved as they type: one per ticket and author, restored on any
+-- device, gone once the ticket is resolved.
+CREATE TABLE IF NOT EXISTS reply_drafts (
+    ticket_id uuid NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    author    text NOT NULL,
+    body      text NOT NULL CHECK (char_length(body) <= 20000),
+    saved_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (ticket_id, author)
+);
+
+-- Who has a ticket open right now, across replicas. Unlogged: after a crash it is empty, which
+-- is right, since every open page says again that it is there within seconds.
+CREATE UNLOGGED TABLE IF NOT EXISTS ticket_presence (
+    ticket_id uuid NOT NULL,
+    viewer    text NOT NULL,
+    state     text NOT NULL CHECK (state IN ('viewing', 'typing')),
+    seen_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (ticket_id, viewer)
+);

@@ -18,11 +18,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -90,8 +91,8 @@ def drop_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _fetchval(url: str, query: str) -> object:
-    """fetchval on a connection of its own."""
+async def fetchval_in_loop(url: str, query: str) -> object:
+    """fetchval on a connection of its own (inside a running event loop)."""
     conn = await asyncpg.connect(url)
     try:
         return await conn.fetchval(query)
@@ -101,10 +102,34 @@ async def _fetchval(url: str, query: str) -> object:
 
 def fetchval(url: str, query: str) -> object:
     """One value from one query, on a connection of its own."""
-    return asyncio.run(_fetchval(url, query))
+    return asyncio.run(fetchval_in_loop(url, query))
 
 
 # --- servers -----------------------------------------------------------------------------------
+
+
+def prepared_database(
+    name: str, rows: int, keep: bool, seed: Callable[[str], Coroutine[Any, Any, str]]
+) -> str:
+    """A seeded bench database: reused when `keep` finds one with `rows` tickets, else made anew
+    and filled by `seed(url)` (which says in a line what it made)."""
+    url = dsn(name)
+    if keep:
+        try:
+            existing = int(str(fetchval(url, "SELECT count(*) FROM tickets")))
+        except (OSError, asyncpg.PostgresError):
+            existing = -1
+        if existing == rows:
+            print(f"- reusing {name} ({existing:,} tickets)")
+            asyncio.run(apply_schema(url))
+            asyncio.run(seed_accounts(url))
+            return url
+    url = create_database(name)
+    started = time.monotonic()
+    made = asyncio.run(seed(url))
+    size = fetchval(url, "SELECT pg_size_pretty(pg_total_relation_size('tickets'))")
+    print(f"- seeded in {time.monotonic() - started:.0f}s (table + indexes {size}): {made}")
+    return url
 
 
 def free_port() -> int:

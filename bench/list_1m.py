@@ -12,11 +12,9 @@ Last, the crowd case: 200 connections of the dashboard's urgent list while 4 pos
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -198,25 +196,13 @@ def crowd_case(server: common.Server, duration: int) -> list[list[object]]:
 
 def prepare_database(args: argparse.Namespace) -> str:
     """A seeded bench database: reused when --keep finds one with --rows tickets, else new."""
-    url = common.dsn(DATABASE)
-    if args.keep:
-        try:
-            existing = int(str(common.fetchval(url, "SELECT count(*) FROM tickets")))
-        except (OSError, asyncpg.PostgresError):
-            existing = -1
-        if existing == args.rows:
-            print(f"- reusing {DATABASE} ({existing:,} tickets)")
-            asyncio.run(common.apply_schema(url))
-            asyncio.run(common.seed_accounts(url))
-            return url
-    url = common.create_database(DATABASE)
-    started = time.monotonic()
-    counts = asyncio.run(seed(url, args.rows, args.pending))
-    size = common.fetchval(url, "SELECT pg_size_pretty(pg_total_relation_size('tickets'))")
-    mix = ", ".join(f"{status} {n:,}" for status, n in sorted(counts.items()))
-    print(f"- seeded {sum(counts.values()):,} tickets in {time.monotonic() - started:.0f}s "
-          f"(table + indexes {size}): {mix}")  # fmt: skip
-    return url
+
+    async def fill(url: str) -> str:
+        counts = await seed(url, args.rows, args.pending)
+        mix = ", ".join(f"{status} {n:,}" for status, n in sorted(counts.items()))
+        return f"{sum(counts.values()):,} tickets, {mix}"
+
+    return common.prepared_database(DATABASE, args.rows, args.keep, fill)
 
 
 def main() -> None:

@@ -7,9 +7,11 @@ launch the browser themselves (0.6 s), one per test, inside their own event loop
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -181,6 +183,18 @@ async def wait_live(page: Page) -> None:
 def row(page: Page, ticket_id: str) -> Any:
     """The dashboard row of a ticket."""
     return page.locator(f'a.row-link[data-ticket-id="{ticket_id}"]')
+
+
+async def until(page: Page, expression: str, seconds: float = 10) -> Any:
+    """Poll a JS expression until it is truthy; its value. (`page.wait_for_function` polls with
+    code made from a string, which the page's CSP refuses.)"""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"still false after {seconds} s: {expression}"
+        await asyncio.sleep(0.05)
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

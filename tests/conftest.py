@@ -88,6 +88,7 @@ def engine_settings(database_url: str, fake: FakeOllama, **overrides: Any) -> Se
     """Settings for tests of the triage engine: claimers on, every timing short."""
     values: dict[str, Any] = {
         "OLLAMA_HOST": fake.url,
+        "TRIAGE_ENGINE": "llm",  # these tests are of the LLM path: no built-in fallback
         "TRIAGE_CLAIMERS": 4,
         "TRIAGE_LEASE_SECONDS": 2,
         "TRIAGE_POLL_SECONDS": 0.5,

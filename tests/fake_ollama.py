@@ -71,6 +71,9 @@ class Behaviour:
     error: str = ""
     end: End = "done"  # how the stream ends
     end_after: int = 2  # pieces sent before a truncate/error/stall end
+    # Each piece's log-probability, sent as Ollama 0.12.11+ does when asked for logprobs
+    # (None: an older server that sends none).
+    logprob: float | None = None
 
     @classmethod
     def valid(cls) -> Behaviour:
@@ -349,7 +352,10 @@ class FakeOllama:
         for index, piece in enumerate(pieces[:limit]):
             if index and behaviour.chunk_delay:
                 await asyncio.sleep(behaviour.chunk_delay)
-            await response.write(_line(_chunk(model, piece)))
+            chunk = _chunk(model, piece)
+            if body.get("logprobs") and behaviour.logprob is not None:
+                chunk["logprobs"] = [{"token": piece, "logprob": behaviour.logprob}]
+            await response.write(_line(chunk))
         if behaviour.end == "done":
             await response.write(_line(_final(model, "", started, prompt_tokens, limit)))
         elif behaviour.end == "error":

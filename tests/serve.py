@@ -22,14 +22,16 @@ class ServeProcess:
         defaults = {"TRIAGE_INTAKE_RATE_PER_MINUTE": "0"}
         self.env = {**os.environ, **defaults, **env, "TRIAGE_PORT": str(self.port)}
         self.process: asyncio.subprocess.Process | None = None
+        self._log: list[bytes] = []
+        self._reader: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 20) -> None:  # noqa: ASYNC109
-        """Start it and wait until /health answers 200."""
+    async def spawn(self) -> None:
+        """Start the process (without waiting for it to serve)."""
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -39,6 +41,23 @@ class ServeProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        # Read the log as it comes: a pipe nobody reads blocks the server once it is full.
+        self._reader = asyncio.create_task(self._read_log())
+
+    async def _read_log(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self._log.append(line)
+
+    async def peek_stderr(self) -> str:
+        """What it has logged so far (while it runs)."""
+        await asyncio.sleep(0)
+        return b"".join(self._log).decode(errors="replace")
+
+    async def start(self, timeout: float = 20) -> None:  # noqa: ASYNC109
+        """Start it and wait until /health answers 200."""
+        await self.spawn()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
@@ -70,11 +89,11 @@ class ServeProcess:
         return await asyncio.wait_for(self.process.wait(), timeout)
 
     async def stderr(self) -> str:
-        """What it logged (after it exited)."""
-        assert self.process is not None and self.process.stderr is not None
-        if self.process.returncode is None:
-            return ""
-        return (await self.process.stderr.read()).decode(errors="replace")
+        """What it logged (all of it once it exited)."""
+        assert self.process is not None
+        if self.process.returncode is not None and self._reader is not None:
+            await self._reader
+        return b"".join(self._log).decode(errors="replace")
 
     async def close(self) -> None:
         """Kill it if still running."""

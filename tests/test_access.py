@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from tests.auth import AUTH, browser_like
 from tests.factories import DRAFT, insert_tickets
 from triage_hub.keys import ACCESS_RULES
-from triage_hub.web.access import Access
+from triage_hub.routing import Access
 
 Client = TestClient[Any, Any]
 PUBLIC, AGENT, PAGE = Access.PUBLIC, Access.AGENT, Access.AGENT_PAGE
@@ -34,12 +34,17 @@ RULES = {
     ("POST", "/setup"): PUBLIC,
     ("GET", "/tickets"): AGENT,
     ("GET", "/tickets/{id}"): AGENT,
+    ("PATCH", "/tickets/{id}"): AGENT,
     ("PUT", "/tickets/{id}/resolve"): AGENT,
+    ("PUT", "/tickets/{id}/draft"): AGENT,
+    ("POST", "/tickets/{id}/presence"): AGENT,
     ("POST", "/tickets/{id}/retry"): AGENT,
     ("POST", "/preview"): AGENT,
     ("GET", "/events"): AGENT,
     ("GET", "/metrics"): AGENT,
+    ("GET", "/stats"): AGENT,
     ("GET", "/dashboard"): PAGE,
+    ("GET", "/dashboard/stats"): PAGE,
 }
 
 
@@ -79,7 +84,10 @@ async def test_without_credentials_each_route_answers_by_its_rule(
         for method, path, _ in routes(client):
             url = concrete(path, ticket_id)
             async with anonymous.request(
-                method, url, json={} if method in ("POST", "PUT") else None, allow_redirects=False
+                method,
+                url,
+                json={} if method in ("POST", "PUT", "PATCH") else None,
+                allow_redirects=False,
             ) as response:
                 location = response.headers.get("Location", "")
                 rule = expected(method, path)
@@ -109,7 +117,10 @@ async def test_with_the_api_token_every_agent_route_lets_the_caller_in(
             url = concrete(path, ticket_id)
             body = {"ai_draft": DRAFT} if "resolve" in url else {}
             async with scripted.request(
-                method, url, json=body if method in ("POST", "PUT") else None, allow_redirects=False
+                method,
+                url,
+                json=body if method in ("POST", "PUT", "PATCH") else None,
+                allow_redirects=False,
             ) as response:
                 assert response.status not in (401, 403, 303), (method, url, response.status)
         async with scripted.get("/events", timeout=aiohttp.ClientTimeout(sock_read=5)) as stream:

@@ -89,20 +89,28 @@ async def test_the_watch_sees_what_the_policy_blocks(
 async def test_the_dashboard_shows_the_backlog_and_when_intake_is_paused(
     database_url: str, aiohttp_server: Server
 ) -> None:
-    base = await serve(aiohttp_server, database_url, TRIAGE_MAX_BACKLOG=3)
-    await insert_tickets(database_url, 2)
+    base = await serve(aiohttp_server, database_url, TRIAGE_MAX_BACKLOG=5)
+    await insert_tickets(database_url, 3)
     async with launch_browser() as browser:
         context = await new_context(browser)
         page, watch = await open_page(context, f"{base}/dashboard")
         backlog = page.locator(".backlog")
-        await expect(backlog).to_have_text("2 waiting for triage of 3 allowed")
-        await expect(backlog).not_to_have_class(re.compile("is-full"))
-        # A third ticket through the public intake fills the backlog; the page hears of it live.
+        # Well below the cap: a quiet count, no alarm.
+        await expect(backlog).to_have_text("3 waiting for triage")
+        await expect(backlog).to_have_class(re.compile("backlog-quiet"))
+        # At 80 % of the cap the agents are told that intake will pause; the page hears live.
+        response = await context.request.post(
+            f"{base}/tickets", data={"message": "The fourth one in, close to the cap."}
+        )
+        assert response.status == 201
+        await expect(backlog).to_have_text("Intake pauses at 5: 4 waiting for triage")
+        await expect(backlog).to_have_class(re.compile("backlog-near"))
+        # A fifth ticket through the public intake fills the backlog.
         intake, _ = await open_page(context, f"{base}/submit")
-        await intake.fill("#message", "The third one in, and the backlog is full now.")
+        await intake.fill("#message", "The fifth one in, and the backlog is full now.")
         await intake.get_by_role("button", name="Send message").click()
         await expect(intake.locator(".confirmation")).to_be_visible()
-        await expect(backlog).to_have_text("Intake paused: 3 waiting for triage (the cap is 3)")
-        await expect(backlog).to_have_class(re.compile("is-full"))
+        await expect(backlog).to_have_text("Intake paused: 5 waiting for triage (the cap is 5)")
+        await expect(backlog).to_have_class(re.compile("backlog-full"))
         await screenshot(page, "dashboard-backlog-full", full_page=False)
         await watch.assert_clean()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.browser import (
     DESKTOP,
@@ -22,6 +22,8 @@ from tests.browser import (
     serve,
     set_triage,
 )
+
+WIDE = {"width": 1920, "height": 1080}
 
 REPLY = (
     "Hello Dana,\n\nWe are **sorry** about the double charge. The second payment has been "
@@ -108,11 +110,24 @@ async def unnamed_controls(page: Page) -> list[str]:
     return [str(name) for name in names]
 
 
+async def answer_503(route: Route) -> None:
+    """/preview with every renderer busy."""
+    await route.fulfill(
+        status=503,
+        content_type="application/json",
+        body='{"error": "renderer_busy", "message": "The preview is busy."}',
+    )
+
+
 async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Server) -> None:
     first = await seed(database_url)
     base = await serve(aiohttp_server, database_url)
     async with launch_browser() as browser:
         for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
+            # A ticket of this round's own, resolved at its end (the toast's screenshot).
+            mine = await insert_ticket(database_url, f"Please resend my invoice ({label}).", 30)
+            await set_triage(database_url, mine, status="COMPLETED", category="Billing",
+                             sentiment=6, urgency="Low", draft="Here it is: attached.")  # fmt: skip
             context = await new_context(browser, viewport)
             page, watch = await open_page(context, f"{base}/login?next=/dashboard")
             await fits_the_width(page)
@@ -120,8 +135,9 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await screenshot(page, f"login-{label}")
             await watch.assert_clean()
             page, watch = await open_page(context, f"{base}/dashboard")  # logs in on the way
+            watch.allow(r"status of 503")  # the refused previews below
             # (the second round also lists the ticket the first one submitted)
-            await expect(page.locator("a.row-link").nth(len(TICKETS) - 1)).to_be_visible()
+            await expect(page.locator("a.row-link").nth(len(TICKETS))).to_be_visible()
             await fits_the_width(page)
             assert await unnamed_controls(page) == []
             await screenshot(page, f"dashboard-list-{label}")
@@ -131,11 +147,42 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await fits_the_width(page)
             assert await unnamed_controls(page) == []
             await screenshot(page, f"dashboard-detail-{label}", full_page=False)
+            # The preview cannot be updated: it says so.
+            await page.route("**/preview", answer_503)
+            await page.locator("#draft").press("End")
+            await page.locator("#draft").type(" Thanks!")
+            await expect(page.locator("#preview-stale")).to_be_visible()
+            await page.locator("#preview-stale").scroll_into_view_if_needed()
+            await screenshot(page, f"dashboard-detail-stale-{label}", full_page=False)
+            await page.unroute("**/preview")
             await page.keyboard.press("Escape")
 
             await page.locator("a.row-link", has_text="Safari").click()
             await expect(page.locator("dialog .last-error")).to_be_visible()
             await screenshot(page, f"dashboard-detail-failed-{label}", full_page=False)
+            await page.locator(".telemetry summary").click()
+            await page.locator(".telemetry").evaluate("el => el.scrollIntoView({block: 'end'})")
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"dashboard-detail-telemetry-{label}", full_page=False)
+            await page.locator(".telemetry summary").click()  # folded again for what follows
+            await page.keyboard.press("Escape")
+
+            await page.locator("a.row-link", has_text="export button").click()
+            await expect(page.locator("#streaming-draft")).to_be_visible()
+            await expect(page.locator("#resolve-reason")).to_have_text("Still being triaged")
+            await screenshot(page, f"dashboard-detail-processing-{label}", full_page=False)
+            await page.keyboard.press("Escape")
+
+            await page.locator("a.row-link", has_text="Is anyone there").click()
+            await expect(page.locator("dialog .waiting")).to_be_visible()
+            await screenshot(page, f"dashboard-detail-pending-{label}", full_page=False)
+            await page.keyboard.press("Escape")
+
+            await page.locator(f'a.row-link[data-ticket-id="{mine}"]').click()
+            await expect(page.locator("#draft")).to_have_value("Here it is: attached.")
+            await page.get_by_role("button", name="Resolve").click()
+            await expect(page.locator(".dashboard > .toasts .toast")).to_be_visible()
+            await screenshot(page, f"dashboard-toast-{label}", full_page=False)
             await watch.assert_clean()
 
             page, watch = await open_page(context, f"{base}/submit")
@@ -154,3 +201,16 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await screenshot(page, f"status-{label}")
             await watch.assert_clean()
             await context.close()
+
+        # A big screen gives the room to the subjects.
+        context = await new_context(browser, WIDE)
+        page, watch = await open_page(context, f"{base}/dashboard")
+        await expect(page.locator("a.row-link").nth(len(TICKETS) - 1)).to_be_visible()
+        await fits_the_width(page)
+        subject = await page.locator(".list-head span").last.bounding_box()
+        assert subject is not None and subject["width"] > 1000, subject  # 560 px at 1280
+        await screenshot(page, "dashboard-list-1920")
+        await page.locator(f'a.row-link[data-ticket-id="{first}"]').click()
+        await expect(page.locator("#draft-preview strong")).to_have_text("sorry")
+        await screenshot(page, "dashboard-detail-1920", full_page=False)
+        await watch.assert_clean()

@@ -111,8 +111,9 @@ async def test_a_late_writer_is_fenced_off(database_url: str) -> None:
         assert second is not None and second.token != first.token
 
         triage = Triage(
-            "Technical", 3, "High", "A reply long enough to be a draft.", "{}", "m", 1.0, 2.0, 1, 1
-        )
+            "Technical", 3, "High", "A reply long enough to be a draft.", "{}", "m", 1.0, 2.0,
+            1, 1, "ollama", "triage-v1", {}, None,
+        )  # fmt: skip
         assert await claims.renew_lease(db, first, 60) is False
         assert await claims.complete_ticket(db, first, triage) is None
         assert await claims.release_ticket(db, first, reason="late") is False

@@ -18,16 +18,16 @@ from tests.conftest import StartApp, make_settings
 from tests.factories import insert_tickets
 from tests.waiting import count_tickets, sql
 from triage_hub.errors import BacklogFull
-from triage_hub.keys import SETTINGS
-from triage_hub.settings import Settings
-from triage_hub.web.clients import client_address
-from triage_hub.web.intake_limits import (
+from triage_hub.intake import (
     BacklogGauge,
     JunkCredentials,
     TokenBucket,
     bucket_key,
     retry_after,
 )
+from triage_hub.keys import SETTINGS
+from triage_hub.settings import Settings
+from triage_hub.web.clients import client_address
 
 Client = TestClient[Any, Any]
 MESSAGE = {"message": "I was charged twice for my subscription this month."}

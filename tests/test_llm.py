@@ -19,10 +19,15 @@ from tests.fake_ollama import (
     triage_for,
     unused_port_url,
 )
-from triage_hub.triage.llm import LLMResult, LLMUnavailable, make_client, stream_triage
+from triage_hub.engines.ollama import (
+    LLMResult,
+    LLMUnavailable,
+    check_llm,
+    make_client,
+    stream_triage,
+)
+from triage_hub.prompts import CLOSE_TAG, OPEN_TAG, SYSTEM_PROMPT, build_messages
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA, InvalidOutput, parse_triage
-from triage_hub.triage.prompt import CLOSE_TAG, OPEN_TAG, SYSTEM_PROMPT, build_messages
-from triage_hub.triage.status import check_llm
 
 TICKET = "I am furious: you charged my card twice this month. Fix my bill now!"
 

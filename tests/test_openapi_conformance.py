@@ -80,6 +80,17 @@ async def test_the_api_does_what_its_description_says(
     # reach more than their 404 (the ticket, its public status, a resolve, a refused retry).
     [ticket_id] = await insert_tickets(database_url, 1, "COMPLETED")
     config = tmp_path / "schemathesis.toml"
-    config.write_text(f'[parameters]\n"path.id" = "{ticket_id}"\n', encoding="utf-8")
+    config.write_text(
+        f'[parameters]\n"path.id" = "{ticket_id}"\n'
+        # A valid If-Match that is stale is refused with 412, as RFC 9110 asks: valid data that
+        # a well-behaved server turns down, like 409 for a ticket in the wrong state.
+        "[checks.positive_data_acceptance]\n"
+        'expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]\n'
+        # …and an If-Match that cannot be ours fails as a precondition (412), not as a 400.
+        "[checks.negative_data_rejection]\n"
+        'expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "412", "415", '
+        '"422", "428", "429", "5xx"]\n',
+        encoding="utf-8",
+    )
     code, output = await schemathesis_run(server, config)
     assert code == 0, output

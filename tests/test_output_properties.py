@@ -8,8 +8,9 @@ import random
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from triage_hub.models import CATEGORIES, URGENCIES
 from triage_hub.triage.drafts import partial_draft
-from triage_hub.triage.output import CATEGORIES, URGENCIES, InvalidOutput, parse_triage
+from triage_hub.triage.output import InvalidOutput, parse_triage
 
 # Any Unicode, lone surrogates included: models and upstream decoders produce them.
 ANY_CHAR = st.characters(exclude_categories=())

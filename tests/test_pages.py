@@ -6,12 +6,15 @@ import json
 import re
 import uuid
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from tests.factories import insert_tickets
 from tests.waiting import count_tickets
+from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS
+from triage_hub.web.pages import CUSTOMER_STATUS, STATUS_LABEL
 
 Client = TestClient[Any, Any]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -76,24 +79,72 @@ async def audit(client: Client, path: str, status: int = 200) -> tuple[PageAudit
     return page, html
 
 
+# The scripts each page needs, in order; Alpine's CSP build last (the others register their
+# components on alpine:init). A page without components loads no script at all.
+PAGE_SCRIPTS = {
+    "/dashboard": [
+        "core.js",
+        "http.js",
+        "format.js",
+        "feedback.js",
+        "dashboard-list.js",
+        "dashboard-live.js",
+        "dashboard-detail.js",
+        "dashboard-preview.js",
+        "dashboard-keys.js",
+        "dashboard.js",
+    ],
+    "/submit": ["core.js", "http.js", "format.js", "intake.js"],
+    "/submit/{id}": ["core.js", "http.js", "status-page.js"],
+}
+ALPINE = "/static/vendor/alpinejs-csp-3.17.4.min.js"
+
+
 async def test_pages_are_html_without_inline_code(client: Client, database_url: str) -> None:
     [ticket_id] = await insert_tickets(database_url, 1, "COMPLETED")
-    for path in ("/dashboard", "/submit", f"/submit/{ticket_id}"):
-        page, _ = await audit(client, path)
-        # app.js first (it registers the components on alpine:init), then Alpine itself.
-        assert [src.split("?")[0] for src in page.script_srcs] == [
-            "/static/app.js",
-            "/static/vendor/alpinejs-csp-3.17.4.min.js",
-        ]
+    for path, scripts in PAGE_SCRIPTS.items():
+        page, _ = await audit(client, path.format(id=ticket_id))
+        srcs = [src.split("?")[0] for src in page.script_srcs]
+        assert srcs == [f"/static/js/{name}" for name in scripts] + [ALPINE], path
         assert all("?v=" in src for src in page.script_srcs)  # cache-busted
-    await audit(client, f"/submit/{uuid.uuid4()}", 404)
+        assert list(page.json_blocks) == ["page-config"]  # one block of server data
+        for src in page.script_srcs:
+            assert (await client.get(src)).status == 200, src
+    for path in ("/login", f"/submit/{uuid.uuid4()}"):
+        page, _ = await audit(client, path, 200 if path == "/login" else 404)
+        assert page.script_srcs == [] and page.json_blocks == {}, path
+
+
+def test_no_script_repeats_what_the_server_says() -> None:
+    """Labels, limits and page sizes live in Python; the scripts read them from the config."""
+    static = Path(__file__).resolve().parent.parent / "triage_hub" / "static" / "js"
+    sources = {path.name: path.read_text() for path in static.glob("*.js")}
+    assert set(sources) == {name for names in PAGE_SCRIPTS.values() for name in names}
+    for name, source in sources.items():
+        for label in [*STATUS_LABEL.values(), *CUSTOMER_STATUS.values()]:
+            if label != "Resolved":  # also an ordinary word ("RESOLVED" is the API's value)
+                assert f'"{label}"' not in source, (name, label)
+        # no `min: 10`, `max = 5000`, `limit = 20`, `pageSize: "50"` of its own
+        assert not re.search(r"\b(?:min|max|limit|pageSize)\w*\s*[:=]\s+\"?\d", source), name
 
 
 async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
-    page, _ = await audit(client, "/dashboard")
-    config = page.json_blocks["dashboard-config"]
+    page, html = await audit(client, "/dashboard")
+    config = page.json_blocks["page-config"]
     assert config["active"] == ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
     assert config["api"] == {"tickets": "/tickets", "events": "/events", "preview": "/preview"}
+    assert config["status_labels"] == {
+        "PENDING": "New",
+        "PROCESSING": "AI drafting",
+        "COMPLETED": "Needs reply",
+        "FAILED": "Needs a human",
+        "RESOLVED": "Resolved",
+    }
+    assert config["page_size"] == 20 and config["page_sizes"] == [20, 50, 100]
+    assert '<option value="FAILED">Needs a human</option>' in html
+    intake, _ = await audit(client, "/submit")
+    assert intake.json_blocks["page-config"]["min"] == MESSAGE_MIN_CHARS
+    assert intake.json_blocks["page-config"]["max"] == MESSAGE_MAX_CHARS
 
 
 async def test_home_redirects_to_the_dashboard(client: Client) -> None:
@@ -118,7 +169,7 @@ async def test_form_post_creates_a_ticket_and_redirects(client: Client, database
     assert ticket_id in html
     assert "Received — waiting in the queue" in html
     assert "export button" not in html  # the public page never shows the text
-    view = page.json_blocks["ticket-status-config"]
+    view = page.json_blocks["page-config"]
     assert view["id"] == ticket_id
     assert view["status"] == "PENDING"
     assert view["status_url"] == f"/submit/{ticket_id}/status"
@@ -198,7 +249,7 @@ async def test_static_files_are_served(client: Client) -> None:
     assert 'version:"3.17.4"' in body
     license_text = await (await client.get("/static/vendor/alpinejs-LICENSE.txt")).text()
     assert "MIT License" in license_text and "Caleb Porzio" in license_text
-    for name in ("app.js", "app.css", "favicon.svg"):
+    for name in ("js/core.js", "app.css", "favicon.svg"):
         assert (await client.get(f"/static/{name}")).status == 200
 
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import StartApp, make_settings
 from triage_hub import markdown_pool
 from triage_hub.errors import MarkdownTooComplex, RendererBusy
+from triage_hub.markdown import render_markdown
 from triage_hub.markdown_pool import MarkdownRenderer, RendererFailed
 
 Client = TestClient[Any, Any]
@@ -29,6 +30,11 @@ async def test_markdown_is_rendered(client: Client) -> None:
     assert "<h1>Hi</h1>" in html
     assert "<strong>refunded</strong>" in html
     assert '<a href="https://example.com/help" rel="noopener noreferrer">Help</a>' in html
+
+
+def test_single_line_breaks_are_kept() -> None:
+    html = render_markdown("Best regards,\nDana\n\nP.S. **soon**")
+    assert html == "<p>Best regards,<br>\nDana</p>\n<p>P.S. <strong>soon</strong></p>\n"
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def test_contract_defaults() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
 
 
-def test_wheel_carries_schema_sql_templates_and_static(tmp_path: Path) -> None:
+def test_wheel_carries_schema_sql_templates_static_and_the_labeled_set(tmp_path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -63,6 +63,10 @@ def test_wheel_carries_schema_sql_templates_and_static(tmp_path: Path) -> None:
     assert "triage_hub/db/sql/tickets.sql" in names
     schema = zipfile.ZipFile(wheel).read("triage_hub/schema.sql").decode()
     assert schema == (ROOT / "schema.sql").read_text(encoding="utf-8")
+    # The built-in engine trains from the labeled set at start: it must travel in the wheel.
+    for name in ("dev.jsonl", "heldout.jsonl"):
+        shipped = zipfile.ZipFile(wheel).read(f"triage_hub/engines/builtin/{name}").decode()
+        assert shipped == (ROOT / "evals" / name).read_text(encoding="utf-8")
     assert any(name.startswith("triage_hub-0.1.0.dist-info/entry_points") for name in names)
 
 

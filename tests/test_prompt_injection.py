@@ -9,7 +9,7 @@ import pytest
 
 from tests.fake_ollama import Behaviour, FakeOllama
 from tests.waiting import wait_for_statuses
-from triage_hub.triage.prompt import CLOSE_TAG, OPEN_TAG, SYSTEM_PROMPT
+from triage_hub.prompts import CLOSE_TAG, OPEN_TAG, SYSTEM_PROMPT
 
 FAKE_ANSWER = json.dumps(
     {"category": "Billing", "sentiment": 10, "urgency": "High", "draft": "x" * 30}

@@ -24,6 +24,9 @@ BAD_VALUES = {
     "OLLAMA_HOST": "ftp://ollama:11434",
     "TRIAGE_MODEL": "mistral 7b",
     "TRIAGE_CLAIMERS": "many",
+    "TRIAGE_ENGINE": "gpt",
+    "TRIAGE_RETRAIN_EVERY": "0",
+    "TRIAGE_RETRAIN_MINUTES": "-5",
     "TRIAGE_MAX_ATTEMPTS": "0",
     "TRIAGE_MAX_HANDBACKS": "-1",
     "TRIAGE_LLM_TIMEOUT": "nan",
@@ -96,21 +99,11 @@ def test_a_bad_value_from_the_shell_prints_no_traceback() -> None:
 async def test_a_port_in_use_is_a_clear_error(database_url: str) -> None:
     first = ServeProcess({"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0"})
     await first.start()
-    second = ServeProcess(
-        {"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0", "TRIAGE_PORT": str(first.port)}
-    )
+    second = ServeProcess({"DATABASE_URL": database_url, "TRIAGE_CLAIMERS": "0"})
     second.port = first.port
     second.env["TRIAGE_PORT"] = str(first.port)
     try:
-        second.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "triage_hub",
-            "serve",
-            env=second.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        await second.spawn()
         assert await second.wait() == 1
         stderr = await second.stderr()
         assert f"cannot listen on 127.0.0.1:{first.port} (TRIAGE_HOST, TRIAGE_PORT)" in stderr

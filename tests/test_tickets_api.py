@@ -223,10 +223,10 @@ async def test_list_several_statuses_and_most_urgent_first(
     urgent = await (
         await client.get("/tickets", params={"status": active, "sort": "urgent"})
     ).json()
-    # High (completed[2]), Medium, Low, then the untriaged.
+    # High (completed[2]), then FAILED (needs a human), Medium, Low, then the untriaged.
     ids = [t["id"] for t in urgent["tickets"]]
-    assert ids[:3] == [completed[2], completed[1], completed[0]]
-    assert set(ids[3:]) == {*pending, *failed}
+    assert ids[:4] == [completed[2], failed[0], completed[1], completed[0]]
+    assert set(ids[4:]) == set(pending)
     everything = await (await client.get("/tickets", params={"sort": "urgent"})).json()
     assert everything["pagination"]["total"] == 8
 
@@ -252,3 +252,23 @@ async def test_retry_from_other_states_is_409(
     assert response.status == 409
     assert (await response.json())["status"] == status
     assert (await client.post(f"/tickets/{uuid.uuid4()}/retry")).status == 404
+
+
+async def test_low_confidence_first_lists_what_needs_checking(
+    client: Client, database_url: str
+) -> None:
+    sure, unsure, unknown, middling = await insert_tickets(database_url, 4, "COMPLETED")
+    await insert_tickets(database_url, 2, "PENDING")
+    conn = await asyncpg.connect(database_url)
+    for ticket_id, confidence in (
+        (sure, '{"category": 0.97, "urgency": 0.95}'),
+        (unsure, '{"category": 0.91, "urgency": 0.41}'),
+        (middling, '{"category": 0.62, "urgency": 0.88}'),
+    ):
+        await conn.execute(
+            "UPDATE tickets SET confidence = $2::jsonb WHERE id = $1", ticket_id, confidence
+        )
+    await conn.close()
+    body = await (await client.get("/tickets", params={"sort": "confidence"})).json()
+    assert [t["id"] for t in body["tickets"]] == [unsure, middling, sure, unknown]
+    assert body["tickets"][0]["confidence"] == {"category": 0.91, "urgency": 0.41}

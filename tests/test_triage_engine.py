@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import StartApp, engine_settings
 from tests.fake_ollama import Behaviour, FakeOllama, ticket_text, triage_for
 from tests.waiting import fetch_ticket, wait_for_statuses
+from triage_hub.prompts import SYSTEM_PROMPT
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
-from triage_hub.triage.prompt import SYSTEM_PROMPT
 
 Client = TestClient[Any, Any]
 ANGRY = "I am furious: you charged my card twice this month and nobody answers!"

@@ -15,23 +15,33 @@ from triage_hub.db.notify import (
     NEW_TICKETS,
     TICKET_DRAFTS,
     TICKET_EVENTS,
+    TICKET_PRESENCE,
     Listener,
     Notifier,
     Wakeup,
 )
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
+from triage_hub.db.tickets import RecentWindow
+from triage_hub.engines.base import Engine
+from triage_hub.engines.builtin.engine import BuiltinEngine
+from triage_hub.engines.ollama import OllamaEngine, make_client
 from triage_hub.events import EventHub
+from triage_hub.intake import Intake
 from triage_hub.keys import (
     AGENT_READS,
     BREAKER,
     CLAIMERS,
     DATABASE,
     DATABASE_URL,
+    ENGINES,
     EVENT_HUB,
+    INTAKE,
     LLM_STATUS,
     METRICS,
     NOTIFIER,
+    PASSWORD_HASHING,
+    RECENT_WINDOW,
     SETTINGS,
     SUPERVISOR,
     WAKEUP,
@@ -40,18 +50,18 @@ from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervisor
 from triage_hub.triage.breaker import CircuitBreaker
-from triage_hub.triage.claimers import ClaimerPool
+from triage_hub.triage.claimers import ClaimerPool, EngineChoice
 from triage_hub.triage.drafts import DraftStreamer
-from triage_hub.triage.llm import make_client
 from triage_hub.triage.status import LLMStatus
+from triage_hub.web.auth import auth_middleware
 from triage_hub.web.guards import guard_middleware
-from triage_hub.web.intake_limits import setup_intake_limits
+from triage_hub.web.login import HASHES_AT_ONCE, first_agent
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.preview import renderer_ctx
 from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
-from triage_hub.web.security import setup_security_headers
+from triage_hub.web.security import add_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,21 @@ log = logging.getLogger(__name__)
 def agents_share(pool_size: int) -> int:
     """How many of the pool's connections agents' reads may hold at once: half of them."""
     return max(1, pool_size // 2)
+
+
+def choose_engines(settings: Settings, db: Database) -> EngineChoice:
+    """The engines TRIAGE_ENGINE asks for: the LLM's (one per claimer), the built-in one."""
+
+    def make_llm() -> Engine:
+        return OllamaEngine(
+            settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
+        )
+
+    if settings.engine == "llm":
+        return EngineChoice("llm", make_llm)
+    builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
+    llm = make_llm if settings.engine == "auto" else None
+    return EngineChoice(settings.engine, llm, builtin, judge=builtin.agreement)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -69,6 +94,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await apply_schema(app[DATABASE_URL])
         app[DATABASE] = database = Database(pool)
         app[AGENT_READS] = database.share(agents_share(settings.db_pool_size), "agents' reads")
+        app[RECENT_WINDOW] = RecentWindow()
         yield
     finally:
         try:
@@ -88,8 +114,17 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SUPERVISOR] = supervisor = Supervisor(app[METRICS])
     client = make_client(settings.ollama_host, settings.llm_timeout)
     app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
+    app[ENGINES] = engines = choose_engines(settings, db)
     app[CLAIMERS] = claimers = ClaimerPool(
-        settings, db, wakeup, notifier, breaker, app[METRICS], DraftStreamer(db), supervisor
+        settings,
+        db,
+        wakeup,
+        notifier,
+        breaker,
+        app[METRICS],
+        DraftStreamer(db),
+        supervisor,
+        engines,
     )
 
     def new_tickets(_payload: str) -> None:
@@ -105,6 +140,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
             NEW_TICKETS: new_tickets,
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
             TICKET_DRAFTS: lambda payload: hub.publish("draft", payload),
+            TICKET_PRESENCE: lambda payload: hub.publish("presence", payload),
         },
         on_connect=reconnected,
         keepalive=max(settings.poll_seconds, 10),
@@ -117,6 +153,12 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(listener.connected.wait(), 5)
     claimers.start()
+    builtin = engines.builtin
+    if settings.claimers and isinstance(builtin, BuiltinEngine):
+        # Train now, not on the first ticket; then retrain as the agents correct it.
+        background.append(
+            supervisor.start("trainer", "trainer", lambda: builtin.retrain_loop(claimers.stopping))
+        )
     try:
         yield
     finally:
@@ -126,32 +168,41 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.close()  # type: ignore[no-untyped-call]
 
 
+async def intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The intake: new tickets stored behind the rate limit and the backlog cap."""
+    app[INTAKE] = Intake(app[SETTINGS], app[DATABASE], app[WAKEUP], app[NOTIFIER], app[METRICS])
+    yield
+
+
 async def close_event_streams(app: web.Application) -> None:
     """End the dashboards' event streams first, so the HTTP server can drain."""
     app[EVENT_HUB].close()
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
-    """Build the application for one process: API, and the background work in cleanup_ctx."""
+    """Build the application for one process: every middleware and signal is added here, the
+    shared objects in cleanup_ctx (in dependency order), the routes from their registry."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware, guard_middleware],
+        middlewares=[error_middleware, guard_middleware, auth_middleware],
         handler_args={"lingering_time": LINGER_SECONDS},
     )
     answer_protocol_errors(app)
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[METRICS] = Metrics()
+    app[PASSWORD_HASHING] = asyncio.Semaphore(HASHES_AT_ONCE)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("triage_hub", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
     )
-    setup_security_headers(app)
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
+    app.cleanup_ctx.append(intake_ctx)
     app.cleanup_ctx.append(renderer_ctx)
+    app.on_startup.append(first_agent)
     app.on_shutdown.append(close_event_streams)
-    setup_intake_limits(app)
     setup_routes(app)
     return app

@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from triage_hub.admin import CommandFailed, add_account_commands, run_account_command
 from triage_hub.db.schema import apply_schema
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.evalcmd import eval_command
+from triage_hub.ops import OPERATOR_COMMANDS, add_operator_commands, operator_command
 from triage_hub.settings import Settings, describe_invalid_settings
 
 log = logging.getLogger("triage_hub")
@@ -140,6 +142,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_cmd.add_argument("--port", type=int, help="port to listen on (TRIAGE_PORT, 8080)")
     commands.add_parser("migrate", help="apply schema.sql idempotently and exit")
     add_account_commands(commands)
+    add_operator_commands(commands)
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure an engine on a labeled set (never touches the tickets)",
+        description="Run a labeled set (one JSON object a line: message, category, urgency, "
+        "sentiment) through an engine, the same way production does, and print accuracy, "
+        "macro-F1, confusion matrices, High-urgency recall, sentiment error, valid-output rate, "
+        "latency and a reliability table. Exit 1 when it cannot run.",
+    )
+    evaluate.add_argument("file", help="the labeled set, JSON lines")
+    evaluate.add_argument(
+        "--engine",
+        choices=["llm", "builtin"],
+        default="llm",
+        help="llm: the model at OLLAMA_HOST (TRIAGE_MODEL); builtin: the built-in engine, "
+        "trained on the shipped development part only",
+    )
+    evaluate.add_argument(
+        "--concurrency", type=int, default=4, help="LLM calls at once (default 4)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="the report as JSON")
     return parser.parse_args(argv)
 
 
@@ -159,6 +182,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             serve(settings)
         elif args.command == "migrate":
             migrate(settings)
+        elif args.command == "eval":
+            eval_command(settings, args.file, args.engine, max(1, args.concurrency), args.json)
+        elif args.command in OPERATOR_COMMANDS:
+            with database_url(settings) as url:
+                operator_command(url, args)
         else:
             accounts(settings, args)
     except (DatabaseUnavailable, CannotListen) as error:

@@ -46,6 +46,13 @@ class InvalidState(TriageHubError):
     code = "invalid_state"
 
 
+class PreconditionFailed(TriageHubError):
+    """The ticket changed since the client read it (If-Match): nothing was written."""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class DatabaseUnavailable(TriageHubError):
     """PostgreSQL cannot be reached right now; the client should retry."""
 

@@ -17,7 +17,9 @@ import nh3
 from markdown_it import MarkdownIt
 
 # js-default: CommonMark without raw HTML and without linkify, as markdown-it (JS) does.
-_MARKDOWN = MarkdownIt("js-default")
+# `breaks`: a single line break stays one, as the customer typed it ("Best regards,\nDana"):
+# what the agent previews is what the customer's e-mail shows.
+_MARKDOWN = MarkdownIt("js-default", {"breaks": True})
 _TAGS = {
     "a",
     "p",
@@ -66,7 +68,8 @@ def _same_origin_images_only(tag: str, attribute: str, value: str) -> str | None
 
 
 def render_markdown(text: str) -> str:
-    """Markdown to sanitised HTML: http/https/mailto links only, rel=noopener noreferrer."""
+    """Markdown to sanitised HTML: line breaks kept, http/https/mailto links only, links
+    rel=noopener noreferrer."""
     return nh3.clean(
         _MARKDOWN.render(text),
         tags=_TAGS,

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
     model: str = Field("mistral:7b", min_length=1, max_length=200, alias="TRIAGE_MODEL")
     claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
+    engine: Literal["auto", "llm", "builtin"] = Field("auto", alias="TRIAGE_ENGINE")
+    retrain_every: int = Field(20, ge=1, le=1_000_000, alias="TRIAGE_RETRAIN_EVERY")
+    retrain_minutes: float = Field(5.0, ge=0, le=7 * 24 * 60, alias="TRIAGE_RETRAIN_MINUTES")
     max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
     max_handbacks: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_HANDBACKS")
     llm_timeout: float = Field(90.0, gt=0, le=DAY, alias="TRIAGE_LLM_TIMEOUT")

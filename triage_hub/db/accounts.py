@@ -12,6 +12,10 @@ from triage_hub.db.queries import load_queries
 SQL = load_queries("accounts.sql")
 
 
+# A credential as presented, hashed: which kind, and the digest the database keeps of it.
+Credential = tuple[Literal["token", "session"], bytes]
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as: an agent's browser session, or a script's API token."""
@@ -20,6 +24,11 @@ class Principal:
     id: int
     name: str
     csrf_token: str | None = None  # sessions only
+
+    @property
+    def actor(self) -> str:
+        """How changes made through this principal are signed: the agent, or the script."""
+        return self.name if self.kind == "session" else f"{self.name} (API token)"
 
 
 @dataclass(frozen=True)

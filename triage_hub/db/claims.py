@@ -42,12 +42,16 @@ class Triage:
     sentiment: int
     urgency: str
     draft: str
-    raw_response: str
+    raw_response: str | None
     model: str
     first_token_ms: float | None
     total_ms: float
     prompt_tokens: int | None
     completion_tokens: int | None
+    engine: str
+    prompt_version: str | None
+    confidence: dict[str, float]
+    language: str | None
 
 
 def _raw(text: str | None) -> str | None:
@@ -100,6 +104,10 @@ async def complete_ticket(db: Database, claim: Claim, triage: Triage) -> Stored 
         _ms(triage.total_ms),
         triage.prompt_tokens,
         triage.completion_tokens,
+        triage.engine,
+        triage.prompt_version,
+        triage.confidence or None,
+        triage.language,
     )
     return _stored(row)
 

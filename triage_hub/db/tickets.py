@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Literal
+
+import asyncpg
 
 from triage_hub.db.pool import Database
 from triage_hub.db.queries import load_queries
 from triage_hub.errors import InvalidState, NotFound
+from triage_hub.explain import explain_error
 from triage_hub.models import (
     Pagination,
     Status,
@@ -22,10 +27,14 @@ from triage_hub.models import (
 )
 
 SQL = load_queries("tickets.sql")
-Sort = Literal["newest", "urgent"]
+Sort = Literal["newest", "urgent", "confidence"]
 
 # Up to this many rows a total is exact (an index-only count of ~1 ms); beyond it, an estimate.
 EXACT_COUNT_CAP = 10_000
+# A newest-first search looks among this many newest tickets first (see search_recent_tickets).
+SEARCH_WINDOW = 20_000
+# The dashboard shows ids by their first 8 hex digits; shorter would also match ordinary words.
+SHORT_ID_MIN = 8
 
 
 async def create_ticket(db: Database, message: str) -> TicketCreated:
@@ -40,17 +49,29 @@ async def get_ticket(db: Database, ticket_id: uuid.UUID) -> Ticket:
     row = await db.fetchrow(SQL["get_ticket"], ticket_id)
     if row is None:
         raise NotFound(f"No ticket with id {ticket_id}.")
-    return Ticket.model_validate(dict(row))
+    return Ticket.model_validate({**row, "last_error_explained": explain_error(row["last_error"])})
 
 
 async def list_tickets(
-    db: Database, page: int, limit: int, statuses: Sequence[Status], sort: Sort = "newest"
+    db: Database,
+    page: int,
+    limit: int,
+    statuses: Sequence[Status],
+    sort: Sort = "newest",
+    search: str | None = None,
+    window: RecentWindow | None = None,
 ) -> TicketPage:
-    """One page of tickets (of any of `statuses`, or all when empty) with a cheap total."""
+    """One page of tickets (of any of `statuses`, or all when empty) with a cheap total;
+    with `search`, those whose message matches it or whose id it is (or starts)."""
     offset = (page - 1) * limit
     wanted = [status.value for status in statuses]
+    if search:
+        return await _search(db, search, page, limit, wanted, sort, window or RecentWindow())
     args: list[object]
-    if sort == "urgent":
+    if sort == "confidence":  # only what awaits a reply has a triage to check
+        wanted = [Status.COMPLETED.value]
+        query, args = SQL["list_tickets_low_confidence"], []
+    elif sort == "urgent":
         query, args = SQL["list_tickets_urgent"], [wanted or [s.value for s in Status]]
     elif not wanted:
         query, args = SQL["list_tickets"], []
@@ -74,8 +95,74 @@ async def list_tickets(
                     SQL["count_tickets_by_status_capped"], wanted, EXACT_COUNT_CAP + 1
                 )
         total = estimate if estimate <= EXACT_COUNT_CAP else max(EXACT_COUNT_CAP + 1, estimate)
+    return _page(rows, page, limit, total, EXACT_COUNT_CAP)
+
+
+def id_range(text: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The ids a search names when it is a ticket id or the start of one (8+ hex digits, as the
+    dashboard shows them), as the first and last uuid with that prefix; None otherwise."""
+    digits = text.strip().lower().replace("-", "")
+    if not SHORT_ID_MIN <= len(digits) <= 32 or not all(c in "0123456789abcdef" for c in digits):
+        return None
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+class RecentWindow:
+    """Where the newest `size` tickets begin, re-read at most every `refresh_seconds` (it moves
+    only as fast as tickets arrive): a newest-first search looks there first."""
+
+    def __init__(
+        self,
+        size: int = SEARCH_WINDOW,
+        refresh_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.size = size
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._since: datetime | None = None
+        self._read_at: float | None = None
+
+    async def since(self, db: Database) -> datetime | None:
+        """The creation time of the `size`-th newest ticket (None: there are fewer)."""
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self.refresh_seconds:
+            self._since = await db.fetchval(SQL["recent_cutoff"], self.size)
+            self._read_at = now
+        return self._since
+
+
+async def _search(
+    db: Database,
+    text: str,
+    page: int,
+    limit: int,
+    wanted: list[str],
+    sort: Sort,
+    window: RecentWindow,
+) -> TicketPage:
+    """A page of the tickets matching a search. No count: counting a common word's matches
+    costs a heap visit each (tens of ms at a million rows); one row past the page says whether
+    there is a next one, and the total is then an estimate that grows as the agent pages on."""
+    offset = (page - 1) * limit
+    args = (text, wanted or None, *(id_range(text) or (None, None)), limit + 1, offset)
+    if sort == "urgent":
+        rows = await db.fetch(SQL["search_tickets_urgent"], *args)
+    else:
+        since = await window.since(db)
+        rows = await db.fetch(SQL["search_recent_tickets"], *args, since) if since else []
+        if len(rows) <= limit:  # not a full page among the newest: the matches are rarer
+            rows = await db.fetch(SQL["search_tickets"], *args)
+    more = len(rows) > limit
+    seen = offset + min(len(rows), limit)
+    total = seen + limit if more else seen
+    return _page(rows[:limit], page, limit, total, seen if more else total)
+
+
+def _page(rows: list[asyncpg.Record], page: int, limit: int, total: int, cap: int) -> TicketPage:
+    """The rows as a page; a total past `cap` is an estimate."""
     # The visible rows beat any estimate: never report fewer than the page shows.
-    total = max(total, offset + len(rows)) if rows else total
+    total = max(total, (page - 1) * limit + len(rows)) if rows else total
     return TicketPage(
         tickets=[TicketSummary.model_validate(dict(row)) for row in rows],
         pagination=Pagination(
@@ -83,7 +170,7 @@ async def list_tickets(
             limit=limit,
             total=total,
             total_pages=math.ceil(total / limit),
-            total_is_estimate=total > EXACT_COUNT_CAP,
+            total_is_estimate=total > cap,
         ),
     )
 
@@ -97,20 +184,9 @@ async def retry_ticket(db: Database, ticket_id: uuid.UUID) -> TicketState:
         status = await conn.fetchval(SQL["ticket_status"], ticket_id)
     if status is None:
         raise NotFound(f"No ticket with id {ticket_id}.")
-    raise InvalidState(f"Only FAILED tickets can be retried; this one is {status}.", status=status)
-
-
-async def resolve_ticket(db: Database, ticket_id: uuid.UUID, reply: str) -> TicketState:
-    """Mark a COMPLETED or FAILED ticket RESOLVED with the reply the agent sent."""
-    async with db.connection() as conn:
-        row = await conn.fetchrow(SQL["resolve_ticket"], ticket_id, reply)
-        if row is not None:
-            return TicketState.model_validate(dict(row))
-        status = await conn.fetchval(SQL["ticket_status"], ticket_id)
-    if status is None:
-        raise NotFound(f"No ticket with id {ticket_id}.")
     raise InvalidState(
-        f"Only COMPLETED or FAILED tickets can be resolved; this one is {status}.",
+        "Only FAILED tickets, or tickets the built-in engine triaged, can be retried; this one "
+        f"is {status}.",
         status=status,
     )
 

@@ -17,14 +17,22 @@ SUSPECT_TICKETS_TO_OPEN = 2
 
 
 class Permit:
-    """Leave to make one call: as usual, or as the one probe of an open breaker. Settled once,
-    by `succeeded` or `failed`; the breaker's `permit()` block settles what is left unsettled."""
+    """Leave to triage one ticket: with the LLM as usual, with the LLM as the one probe of an
+    open breaker, or — while it is open and someone else probes — with the built-in engine
+    (`fallback`, when the pool may). Settled once, by `succeeded` or `failed`; the breaker's
+    `permit()` block settles what is left unsettled."""
 
-    __slots__ = ("probe", "settled")
+    __slots__ = ("fallback", "probe", "settled")
 
-    def __init__(self, probe: bool) -> None:
+    def __init__(self, probe: bool, fallback: bool = False) -> None:
         self.probe = probe
+        self.fallback = fallback
         self.settled = False
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether this claim asks the LLM."""
+        return not self.fallback
 
 
 class CircuitBreaker:
@@ -42,24 +50,29 @@ class CircuitBreaker:
         self._suspects: set[uuid.UUID] = set()
 
     @contextlib.asynccontextmanager
-    async def permit(self, stopping: asyncio.Event) -> AsyncIterator[Permit | None]:
-        """A permit for the block (None when stopping). However the block ends — nothing to
-        claim, a database error, a bug — an unsettled probe is given back, so the breaker can
-        never stay open waiting for a probe that will not report."""
-        permit = await self._acquire(stopping)
+    async def permit(
+        self, stopping: asyncio.Event, *, fall_back: bool = False
+    ) -> AsyncIterator[Permit | None]:
+        """A permit for the block (None when stopping); with `fall_back`, an open breaker gives
+        a fallback permit at once instead of making the claimer wait. However the block ends —
+        nothing to claim, a database error, a bug — an unsettled probe is given back, so the
+        breaker can never stay open waiting for a probe that will not report."""
+        permit = await self._acquire(stopping, fall_back)
         try:
             yield permit
         finally:
             if permit is not None and not permit.settled:
                 self._settle(permit)
 
-    async def _acquire(self, stopping: asyncio.Event) -> Permit | None:
+    async def _acquire(self, stopping: asyncio.Event, fall_back: bool) -> Permit | None:
         while not stopping.is_set():
             if not self.is_open:
                 return Permit(probe=False)
             if not self._probing and time.monotonic() >= self._retry_at:
                 self._probing = True
                 return Permit(probe=True)
+            if fall_back:
+                return Permit(probe=False, fallback=True)
             wait = max(0.01, min(0.25, self._retry_at - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait)

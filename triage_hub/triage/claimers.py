@@ -1,37 +1,53 @@
-"""The claimer pool: tasks that lease PENDING tickets, ask the LLM, and store the outcome."""
+"""The claimer pool: tasks that lease PENDING tickets, have an engine triage them, and store
+the outcome. The queue side only: claims, leases, the breaker, hand-backs, reaping; what
+triages is an engine (engines/), chosen per claim by TRIAGE_ENGINE and the breaker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable
-from datetime import datetime
-
-import ollama
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from triage_hub.db import claims
-from triage_hub.db.claims import Claim, Stored, Triage
+from triage_hub.db.claims import Claim
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
+from triage_hub.engines.base import Engine, EngineAnswer, InvalidAnswer
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervised, Supervisor
+from triage_hub.triage import lease
 from triage_hub.triage.breaker import CircuitBreaker, Permit
 from triage_hub.triage.drafts import DraftStreamer
-from triage_hub.triage.llm import LLMResult, LLMUnavailable, make_client, stream_triage
-from triage_hub.triage.output import InvalidOutput, parse_triage
-from triage_hub.triage.retry import RetryPolicy
+from triage_hub.triage.faults import LLMUnavailable
+from triage_hub.triage.lease import LeaseLost
+from triage_hub.triage.outcomes import Outcomes
+from triage_hub.triage.output import TriageOutput
 
 log = logging.getLogger(__name__)
 
+EngineMode = Literal["auto", "llm", "builtin"]
 
-class LeaseLost(Exception):
-    """The reaper took the ticket back: this claim's writes would be fenced off anyway."""
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What triages (TRIAGE_ENGINE): `llm` asks the LLM and waits out its outages; `builtin`
+    never asks it; `auto` asks it when it answers, and the built-in engine at once while it
+    does not. `make_llm` makes one LLM engine per claimer (a connection pool each)."""
+
+    mode: EngineMode
+    make_llm: Callable[[], Engine] | None = None
+    builtin: Engine | None = None
+    # How likely a second opinion finds an LLM triage: its confidence when the LLM gives none.
+    judge: Callable[[str, TriageOutput], Awaitable[dict[str, float]]] | None = None
 
 
 def claimer_name() -> str:
@@ -53,6 +69,7 @@ class ClaimerPool:
         metrics: Metrics,
         drafts: DraftStreamer,
         supervisor: Supervisor,
+        engines: EngineChoice,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -62,21 +79,14 @@ class ClaimerPool:
         self.metrics = metrics
         self.drafts = drafts
         self.supervisor = supervisor
-        self.policy = RetryPolicy.from_settings(settings)
+        self.engines = engines
+        self.outcomes = Outcomes(settings, db, wakeup, metrics)
         self.name = claimer_name()
         self.stopping = asyncio.Event()
         self.in_flight: dict[uuid.UUID, Claim] = {}
-        # When the LLM last answered a ticket here (the database's clock): a ticket whose calls
-        # keep failing while others get answers is the ticket's problem, not an outage.
-        self.answered_at: datetime | None = None
         self._claimers: list[Supervised] = []
         self._reaper: list[Supervised] = []
         self._missing_model_logged = False
-
-    @property
-    def renew_interval(self) -> float:
-        """Renew a third of the way into the lease, so two renewals can fail before it lapses."""
-        return self.settings.lease_seconds / 3
 
     def start(self) -> None:
         """Start the claimers and the reaper."""
@@ -106,20 +116,35 @@ class ClaimerPool:
                 await claims.notify_new_tickets(self.db)
 
     async def _claim_loop(self) -> None:
-        """One claimer, with an Ollama client of its own."""
-        # A client, so a connection pool, per claimer: on every request and response httpcore
-        # walks all the connections of its pool, and for each idle one all of them again. One
-        # pool shared by N claimers made each call 15-20 % dearer in CPU at 8, 40-55 % at 16.
-        async with make_client(self.settings.ollama_host, self.settings.llm_timeout) as client:
+        """One claimer, with an LLM engine (so a connection pool) of its own."""
+        # A pool per claimer: on every request and response httpcore walks all the connections
+        # of its pool, and for each idle one all of them again. One pool shared by N claimers
+        # made each call 15-20 % dearer in CPU at 8, 40-55 % at 16.
+        make_llm = self.engines.make_llm
+        llm = make_llm() if make_llm is not None and self.engines.mode != "builtin" else None
+        try:
             while not self.stopping.is_set():
-                async with self.breaker.permit(self.stopping) as permit:
+                async with self._permit() as permit:
                     if permit is None:
                         return
-                    worked = await self._claim_and_triage(client, permit)
+                    worked = await self._claim_and_triage(llm, permit)
                 if not worked:
                     await self.wakeup.wait(self.settings.poll_seconds)
+        finally:
+            if llm is not None:
+                await llm.close()
 
-    async def _claim_and_triage(self, client: ollama.AsyncClient, permit: Permit) -> bool:
+    @contextlib.asynccontextmanager
+    async def _permit(self) -> AsyncIterator[Permit | None]:
+        """Leave for one claim: from the breaker, or always the built-in engine's."""
+        if self.engines.mode == "builtin":
+            yield Permit(probe=False, fallback=True)
+            return
+        auto = self.engines.mode == "auto"
+        async with self.breaker.permit(self.stopping, fall_back=auto) as permit:
+            yield permit
+
+    async def _claim_and_triage(self, llm: Engine | None, permit: Permit) -> bool:
         """Claim one ticket and triage it; False when there was none to claim."""
         self.wakeup.clear()
         try:
@@ -132,7 +157,7 @@ class ClaimerPool:
             return False
         self.in_flight[claim.ticket_id] = claim
         try:
-            await self._triage(client, claim, permit)
+            await self._triage(llm, claim, permit)
         except DatabaseUnavailable:
             # The outcome could not be stored; the lease expires and the reaper retries.
             del self.in_flight[claim.ticket_id]
@@ -155,12 +180,14 @@ class ClaimerPool:
                 error=f"internal error in the claimer: {type(error).__name__}",
                 raw_response=None,
                 model=self.settings.model,
-                backoff_seconds=self.policy.after_invalid_answer(claim.attempt),
+                backoff_seconds=self.outcomes.policy.after_invalid_answer(claim.attempt),
                 max_attempts=self.settings.max_attempts,
             )
 
-    async def _triage(self, client: ollama.AsyncClient, claim: Claim, permit: Permit) -> None:
+    async def _triage(self, llm: Engine | None, claim: Claim, permit: Permit) -> None:
         """One attempt at one ticket, ending in COMPLETED, a retry, FAILED or a hand-back."""
+        engine = llm if permit.uses_llm else self.engines.builtin
+        assert engine is not None, "TRIAGE_ENGINE names an engine that was not built"
         said: list[str] = []
 
         async def collect(delta: str) -> None:
@@ -168,156 +195,64 @@ class ClaimerPool:
             if self.drafts.due(claim.ticket_id):
                 await self.drafts.update(claim.ticket_id, "".join(said))
 
-        call = stream_triage(
-            client,
-            model=self.settings.model,
-            ticket_text=claim.user_message,
-            timeout=self.settings.llm_timeout,
-            stall_timeout=self.settings.stall_seconds,
-            on_chunk=collect,
-        )
         self.drafts.started(claim.ticket_id)
         try:
-            result = await self._under_lease(claim, call)
+            async with lease.held(self.db, claim, self.settings.lease_seconds):
+                answer = await engine.triage(claim.user_message, collect)
         except LeaseLost:
             log.warning("ticket %s: lease lost mid-call; dropping the answer", claim.ticket_id)
             self.metrics.triage_outcomes.labels("lease_lost").inc()
             return
         except LLMUnavailable as error:
-            await self._llm_failed(claim, permit, error, "".join(said) or None)
+            await self._no_answer(claim, permit, error, "".join(said) or None)
+            return
+        except InvalidAnswer as error:
+            self.breaker.succeeded(permit)  # it answered, even if nonsense
+            await self.outcomes.invalid(claim, error)
             return
         finally:
             self.drafts.finished(claim.ticket_id)
-        self.breaker.succeeded(permit)
-        self._missing_model_logged = False
-        self.metrics.llm_call_seconds.observe(result.total_ms / 1000)
-        if result.first_token_ms is not None:
-            self.metrics.llm_first_token_seconds.observe(result.first_token_ms / 1000)
-        await self._store(claim, result)
+        if permit.uses_llm:
+            self.breaker.succeeded(permit)
+            self._missing_model_logged = False
+            self.metrics.llm_call_seconds.observe(answer.total_ms / 1000)
+            if answer.first_token_ms is not None:
+                self.metrics.llm_first_token_seconds.observe(answer.first_token_ms / 1000)
+            answer = await self._with_confidence(claim, answer)
+        await self.outcomes.completed(claim, answer)
 
-    async def _llm_failed(
+    async def _with_confidence(self, claim: Claim, answer: EngineAnswer) -> EngineAnswer:
+        """An LLM answer without log-probabilities gets the built-in engine's agreement with it
+        as its confidence, where there is a built-in engine; never an invented number."""
+        judge = self.engines.judge
+        if answer.confidence or judge is None:
+            return answer
+        agreement = await judge(claim.user_message, answer.output)
+        return dataclasses.replace(answer, confidence=agreement)
+
+    async def _no_answer(
         self, claim: Claim, permit: Permit, error: LLMUnavailable, raw: str | None
     ) -> None:
-        """No answer: an outage hands the ticket back as it was; a failure the ticket may cause
-        counts against it, backs it off, and past the bound fails it."""
-        if not error.cause.may_be_the_tickets:
-            opened = self.breaker.failed(permit, error.message)
-            self._log_llm_down(error, opened)
-            await claims.release_ticket(self.db, claim, reason=error.message, raw_response=raw)
-            self.metrics.triage_outcomes.labels("handed_back").inc()
-            return
-        opened = self.breaker.failed(permit, error.message, suspect=claim.ticket_id)
+        """The LLM gave no answer. With TRIAGE_ENGINE=auto the built-in engine answers now,
+        unless the ticket may be the cause and has not failed often enough to give up; else an
+        outage hands the ticket back as it was, and a failure it may cause counts against it."""
+        suspect = claim.ticket_id if error.cause.may_be_the_tickets else None
+        opened = self.breaker.failed(permit, error.message, suspect=suspect)
         self._log_llm_down(error, opened)
-        handbacks = claim.handbacks + 1
-        give_up = self.policy.gives_up(handbacks, claim.failing_since, self.answered_at)
-        backoff = self.policy.after_handback(handbacks)
-        timeout, stall = self.settings.llm_timeout, self.settings.stall_seconds
-        status = await claims.hand_back_ticket(
-            self.db,
-            claim,
-            reason=error.given_up(handbacks, timeout, stall) if give_up else error.message,
-            raw_response=raw,
-            backoff_seconds=backoff,
-            give_up=give_up,
-        )
-        self.metrics.triage_outcomes.labels(
-            "failed" if status == "FAILED" else "handed_back" if status else "lease_lost"
-        ).inc()
-        log.info(
-            "ticket %s: no answer (%s), hand-back %d of %d -> %s",
-            claim.ticket_id,
-            error.message,
-            handbacks,
-            self.settings.max_handbacks,
-            status or "fenced off",
-        )
-        if status == "PENDING":
-            self.wakeup.set_later(backoff)
-
-    async def _store(self, claim: Claim, result: LLMResult) -> None:
-        """Validate the answer and write the outcome, fenced by the claim token."""
-        try:
-            output = parse_triage(result.text)
-        except InvalidOutput as error:
-            final = claim.attempt >= self.settings.max_attempts
-            backoff = self.policy.after_invalid_answer(claim.attempt)
-            stored = await claims.retry_or_fail_ticket(
-                self.db,
-                claim,
-                error=error.message,
-                raw_response=result.text,
-                model=result.model,
-                backoff_seconds=backoff,
-                max_attempts=self.settings.max_attempts,
-            )
-            status = stored.status if stored else None
-            self._answered(stored)
-            self.metrics.triage_outcomes.labels(
-                "failed" if status == "FAILED" else "retry" if status else "lease_lost"
-            ).inc()
-            log.info(
-                "ticket %s: invalid answer on attempt %d (%s) -> %s",
-                claim.ticket_id,
-                claim.attempt,
-                error.message,
-                status or "fenced off",
-            )
-            if status == "PENDING" and not final:
-                self.wakeup.set_later(backoff)
-            return
-        stored = await claims.complete_ticket(
-            self.db,
-            claim,
-            Triage(
-                category=output.category,
-                sentiment=output.sentiment,
-                urgency=output.urgency,
-                draft=output.draft,
-                raw_response=result.text,
-                model=result.model,
-                first_token_ms=result.first_token_ms,
-                total_ms=result.total_ms,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-            ),
-        )
-        self._answered(stored)
-        self.metrics.triage_outcomes.labels("completed" if stored else "lease_lost").inc()
-        if stored:
-            log.info(
-                "ticket %s: COMPLETED (%s, %s, sentiment %d) in %.0f ms",
-                claim.ticket_id,
-                output.category,
-                output.urgency,
-                output.sentiment,
-                result.total_ms,
-            )
+        if self.engines.mode == "auto" and (suspect is None or self.outcomes.gives_up(claim)):
+            await self.outcomes.completed(claim, await self._builtin_answer(claim, error))
+        elif suspect is None:
+            await self.outcomes.released(claim, error, raw)
         else:
-            log.warning("ticket %s: lease lost before the answer was stored", claim.ticket_id)
+            await self.outcomes.handed_back(claim, error, raw)
 
-    async def _under_lease(self, claim: Claim, call: Awaitable[LLMResult]) -> LLMResult:
-        """Await the call, renewing the lease on a timer for as long as it is alive."""
-        task = asyncio.ensure_future(call)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.renew_interval)
-                if done:
-                    return task.result()
-                try:
-                    renewed = await claims.renew_lease(self.db, claim, self.settings.lease_seconds)
-                except DatabaseUnavailable:
-                    continue  # keep calling; the final write is fenced if the lease lapsed
-                if not renewed:
-                    raise LeaseLost
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, LLMUnavailable):
-                    await task
-
-    def _answered(self, stored: Stored | None) -> None:
-        if stored is not None and (self.answered_at is None or stored.at > self.answered_at):
-            self.answered_at = stored.at
+    async def _builtin_answer(self, claim: Claim, error: LLMUnavailable) -> EngineAnswer:
+        """The built-in engine's triage, when the LLM could not give one."""
+        assert self.engines.builtin is not None
+        log.info("ticket %s: the LLM gave no answer (%s); the built-in engine triages it",
+                 claim.ticket_id, error.message)  # fmt: skip
+        async with lease.held(self.db, claim, self.settings.lease_seconds):
+            return await self.engines.builtin.triage(claim.user_message)
 
     def _log_llm_down(self, error: LLMUnavailable, opened: bool) -> None:
         if error.model_missing and not self._missing_model_logged:
@@ -327,6 +262,12 @@ class ClaimerPool:
                 self.settings.model,
                 self.settings.ollama_host,
                 self.settings.model,
+            )
+        elif opened and self.engines.mode == "auto":
+            log.warning(
+                "the LLM is unavailable (%s): tickets are triaged by the built-in engine; "
+                "probing the LLM with backoff",
+                error,
             )
         elif opened:
             log.warning("the LLM is unavailable (%s); claims paused, probing with backoff", error)

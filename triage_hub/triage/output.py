@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from triage_hub.models import check_storable_text
+from triage_hub.models import (
+    CATEGORIES,
+    SENTIMENT_MAX,
+    SENTIMENT_MIN,
+    URGENCIES,
+    Category,
+    Urgency,
+    check_storable_text,
+)
 from triage_hub.triage import jsonstring
 
-Category = Literal["Billing", "Technical", "Feature Request"]
-Urgency = Literal["High", "Medium", "Low"]
-
-CATEGORIES: tuple[str, ...] = get_args(Category)
-URGENCIES: tuple[str, ...] = get_args(Urgency)
-SENTIMENT_MIN = 1
-SENTIMENT_MAX = 10
 DRAFT_MIN_CHARS = 20
 
 _MESSAGE_MAX_CHARS = 200

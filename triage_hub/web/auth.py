@@ -7,7 +7,6 @@ A request acts as an agent through a session cookie (browsers) or `Authorization
 from __future__ import annotations
 
 import hmac
-from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -15,9 +14,9 @@ from aiohttp.typedefs import Handler
 
 from triage_hub.accounts import digest
 from triage_hub.db import accounts
-from triage_hub.db.accounts import Principal
+from triage_hub.db.accounts import Credential, Principal
 from triage_hub.keys import ACCESS_RULES, DATABASE, PRINCIPAL, SETTINGS
-from triage_hub.web.access import Access, AccessRules
+from triage_hub.routing import Access
 from triage_hub.web.clients import is_https
 from triage_hub.web.middlewares import error_response
 from triage_hub.web.responses import FORM_TYPE, read_form
@@ -27,9 +26,6 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WWW_AUTHENTICATE = 'Bearer realm="triage-hub"'
-
-# A credential as presented, hashed: which kind, and the digest the database keeps of it.
-Credential = tuple[Literal["token", "session"], bytes]
 
 
 def cookie_name(request: web.Request) -> str:
@@ -150,13 +146,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             {},
         )
     return await handler(request)
-
-
-def setup_auth(app: web.Application) -> AccessRules:
-    """The rule table and the middleware that enforces it."""
-    app[ACCESS_RULES] = rules = AccessRules()
-    app.middlewares.append(auth_middleware)
-    return rules
 
 
 def cookie_settings(request: web.Request) -> dict[str, object]:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import EVENT_HUB
+from triage_hub.routing import Access, Endpoint
 from triage_hub.web.auth import principal
 
 PING_SECONDS = 15.0
@@ -50,3 +51,17 @@ async def events(request: web.Request) -> web.StreamResponse:
             except ConnectionError:
                 break
     return response
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/events",
+        events,
+        Access.AGENT,
+        {
+            "summary": "Server-sent events: `ticket`, `tickets`, `draft` and `presence`",
+            "responses": {"200": {"description": "text/event-stream"}},
+        },
+    ),
+]

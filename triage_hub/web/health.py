@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from triage_hub import __version__
+from triage_hub.engines.ollama import LLMReport
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS, SUPERVISOR
-from triage_hub.triage.status import LLMReport
+from triage_hub.routing import Access, Endpoint
 from triage_hub.web.auth import principal
 from triage_hub.web.responses import json_response
 
@@ -67,3 +68,21 @@ async def health(request: web.Request) -> web.Response:
     return json_response(
         body, status=503, headers={"Retry-After": str(DatabaseUnavailable.retry_after)}
     )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/health",
+        health,
+        Access.PUBLIC,
+        {
+            "summary": "Is the process usable: status, database, LLM reachable (and, for agents, "
+            "hosts, model, errors and the background tasks)",
+            "responses": {
+                "200": {"description": "usable"},
+                "503": {"description": "database down"},
+            },
+        },
+    ),
+]

@@ -11,6 +11,9 @@ from typing import ParamSpec, TypeVar
 from aiohttp import web
 
 from triage_hub.accounts import (
+    NAME,
+    PASSWORD_MAX_CHARS,
+    PASSWORD_MIN_CHARS,
     check_agent_name,
     check_password,
     digest,
@@ -22,8 +25,10 @@ from triage_hub.accounts import (
 )
 from triage_hub.db import accounts
 from triage_hub.errors import BadRequest
+from triage_hub.intake import bucket_key, retry_after
 from triage_hub.keys import DATABASE, PASSWORD_HASHING, SETTINGS
-from triage_hub.web.access import Access, AccessRules
+from triage_hub.routing import Access, Endpoint
+from triage_hub.web.apidoc import NOT_A_FORM, RETRY_AFTER, form, form_refused, html, page, query
 from triage_hub.web.auth import (
     cookie_name,
     cookie_settings,
@@ -34,7 +39,6 @@ from triage_hub.web.auth import (
     session_id,
 )
 from triage_hub.web.clients import client_address
-from triage_hub.web.intake_limits import bucket_key, retry_after
 from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
 
@@ -267,16 +271,106 @@ async def first_agent(app: web.Application) -> None:
     )
 
 
-def setup_login_routes(app: web.Application, rules: AccessRules) -> None:
-    """Register /login, /logout and /setup (all public: they are how one becomes an agent)."""
-    router = app.router
-    public = [
-        router.add_get("/login", login_form, name="login"),
-        router.add_post("/login", login),
-        router.add_post("/logout", logout, name="logout"),
-        router.add_get("/setup", setup_form, name="setup"),
-        router.add_post("/setup", setup),
-    ]
-    rules.set(public, Access.PUBLIC)
-    app[PASSWORD_HASHING] = asyncio.Semaphore(HASHES_AT_ONCE)
-    app.on_startup.append(first_agent)
+_PASSWORD = {"type": "string", "minLength": PASSWORD_MIN_CHARS, "maxLength": PASSWORD_MAX_CHARS}
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/login",
+        login_form,
+        Access.PUBLIC,
+        {
+            **page("The login form"),
+            "parameters": [query("next", {"type": "string"}, "a local path to go on to")],
+        },
+        name="login",
+    ),
+    Endpoint(
+        "POST",
+        "/login",
+        login,
+        Access.PUBLIC,
+        {
+            "summary": "Log in",
+            "requestBody": form(
+                {
+                    "name": {"type": "string"},
+                    "password": {"type": "string"},
+                    "next": {"type": "string", "description": "a local path"},
+                },
+                [],
+                "the login form",
+            ),
+            "responses": {
+                "303": {"description": "logged in: the session cookie, on to `next`"},
+                "400": form_refused("not UTF-8 form data"),
+                "401": html("wrong name or password, or a disabled agent (the same page)"),
+                "403": html("a form from another site"),
+                "415": NOT_A_FORM,
+                "429": {**html("too many failed logins"), "headers": RETRY_AFTER},
+            },
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/logout",
+        logout,
+        Access.PUBLIC,
+        {
+            "summary": "End the session",
+            "requestBody": form(
+                {"csrf_token": {"type": "string"}},
+                [],
+                "the session's CSRF token (a bearer token needs none)",
+                optional=True,
+            ),
+            "responses": {
+                "303": {"description": "to /login"},
+                "403": html("a form from another site"),
+            },
+        },
+        name="logout",
+    ),
+    Endpoint(
+        "GET",
+        "/setup",
+        setup_form,
+        Access.PUBLIC,
+        {
+            "summary": "The one-time form that creates the first agent",
+            "parameters": [query("token", {"type": "string"}, "from the setup link")],
+            "responses": {
+                "200": html("the form, or: setup is done"),
+                "404": html("the link is not valid"),
+            },
+        },
+        name="setup",
+    ),
+    Endpoint(
+        "POST",
+        "/setup",
+        setup,
+        Access.PUBLIC,
+        {
+            "summary": "Create the first agent, and log in",
+            "requestBody": form(
+                {
+                    "token": {"type": "string"},
+                    "name": {"type": "string", "pattern": f"^{NAME.pattern}$"},
+                    "password": _PASSWORD,
+                    "confirm": {**_PASSWORD, "description": "the password again"},
+                },
+                ["token", "name", "password", "confirm"],
+                "the setup form",
+            ),
+            "responses": {
+                "303": {"description": "created and logged in: to /dashboard"},
+                "400": form_refused("the form again, with the error"),
+                "403": html("a form from another site"),
+                "404": html("the setup link is not valid"),
+                "409": html("an agent exists already"),
+                "415": NOT_A_FORM,
+            },
+        },
+    ),
+]

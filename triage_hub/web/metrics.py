@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from triage_hub.db.tickets import count_backlog
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, METRICS
+from triage_hub.routing import Access, Endpoint
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -22,3 +23,17 @@ async def metrics(request: web.Request) -> web.Response:
     except DatabaseUnavailable:
         pass  # still expose the process's own counters during an outage
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics,
+        Access.AGENT,
+        {
+            "summary": "Prometheus metrics",
+            "responses": {"200": {"description": "text format"}},
+        },
+    ),
+]

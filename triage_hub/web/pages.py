@@ -1,7 +1,8 @@
 """HTML pages: the intake form and the agent dashboard (rendered by aiohttp-jinja2).
 
-The pages carry no inline script, handler or style: behaviour lives in static/app.js (Alpine
-components), and server data reaches it only as JSON (`<script type="application/json">`).
+The pages carry no inline script, handler or style: behaviour lives in static/js/ (Alpine
+components, one file per feature), and server data reaches it only as JSON: each page's one
+`<script type="application/json" id="page-config">` block, made here from the Python constants.
 """
 
 from __future__ import annotations
@@ -15,14 +16,32 @@ from pydantic import ValidationError
 
 from triage_hub.db import tickets
 from triage_hub.errors import BacklogFull, DatabaseUnavailable, NotFound, RateLimited, TryLater
-from triage_hub.keys import DATABASE
-from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, Status, TicketIn
-from triage_hub.web.access import Access, AccessRules
+from triage_hub.keys import DATABASE, INTAKE
+from triage_hub.models import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MESSAGE_MAX_CHARS,
+    MESSAGE_MIN_CHARS,
+    Status,
+    TicketIn,
+)
+from triage_hub.routing import Access, Endpoint
+from triage_hub.web.apidoc import (
+    NOT_A_FORM,
+    RETRY_AFTER,
+    TICKET_ID,
+    UNAVAILABLE,
+    errors,
+    form,
+    form_refused,
+    html,
+    json_content,
+    page,
+)
 from triage_hub.web.auth import principal
 from triage_hub.web.intake_limits import check_intake
 from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
-from triage_hub.web.tickets import submit_ticket
 
 # What the dashboard lists unless told otherwise: everything an agent may still act on.
 ACTIVE_STATUSES = [s.value for s in Status if s is not Status.RESOLVED]
@@ -36,6 +55,18 @@ CUSTOMER_STATUS = {
     Status.FAILED: "Waiting for an agent",
     Status.RESOLVED: "Answered",
 }
+# What agents read for each status (the API keeps the values).
+STATUS_LABEL = {
+    Status.PENDING: "New",
+    Status.PROCESSING: "AI drafting",
+    Status.COMPLETED: "Needs reply",
+    Status.FAILED: "Needs a human",
+    Status.RESOLVED: "Resolved",
+}
+# The dashboard's page sizes; the API's default comes first.
+PAGE_SIZES = sorted({DEFAULT_LIMIT, 50, MAX_LIMIT})
+# The dashboard names the backlog only from this share of TRIAGE_MAX_BACKLOG on.
+BACKLOG_WARN_RATIO = 0.8
 
 
 def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -51,7 +82,12 @@ def _form_context(message: str = "", errors: list[str] | None = None) -> dict[st
         "errors": errors or [],
         "min_chars": MESSAGE_MIN_CHARS,
         "max_chars": MESSAGE_MAX_CHARS,
-        "config": {"min": MESSAGE_MIN_CHARS, "max": MESSAGE_MAX_CHARS, "api": "/tickets"},
+        "config": {
+            "min": MESSAGE_MIN_CHARS,
+            "max": MESSAGE_MAX_CHARS,
+            "api": "/tickets",
+            "created_label": CUSTOMER_STATUS[Status.PENDING],
+        },
     }
 
 
@@ -115,7 +151,7 @@ async def submit_form_post(request: web.Request) -> web.Response:
     except ValidationError as error:
         return _form_again(request, text or "", _form_errors(error), 400)
     try:
-        created = await submit_ticket(request.app, body.message)
+        created = await request.app[INTAKE].submit(body.message)
     except BacklogFull as error:
         return _form_try_later(request, text or "", error)
     except DatabaseUnavailable:
@@ -161,7 +197,8 @@ async def submitted(request: web.Request) -> web.Response:
         return _error_page(request, 404, "Ticket not found", "There is no ticket with this number.")
     status_url = str(request.app.router["submitted-status"].url_for(id=view["id"]))
     context = {
-        "ticket": view | {"status_url": status_url},
+        "ticket": view,
+        "config": view | {"status_url": status_url, "statuses": [s.value for s in Status]},
         "created_label": _utc_label(datetime.fromisoformat(view["created_at"])),
     }
     return render_page(request, "submitted.html", context)
@@ -178,11 +215,14 @@ async def submitted_status(request: web.Request) -> web.Response:
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    """GET /dashboard: the agents' live ticket list (filled in by app.js)."""
+    """GET /dashboard: the agents' live ticket list (filled in by static/js/dashboard*.js)."""
     config = {
         "statuses": [s.value for s in Status],
+        "status_labels": {s.value: label for s, label in STATUS_LABEL.items()},
         "active": ACTIVE_STATUSES,
-        "limit": 20,
+        "page_size": DEFAULT_LIMIT,
+        "page_sizes": PAGE_SIZES,
+        "backlog_warn_ratio": BACKLOG_WARN_RATIO,
         "api": {"tickets": "/tickets", "events": "/events", "preview": "/preview"},
     }
     agent = await principal(request)
@@ -196,17 +236,94 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/dashboard")
 
 
-def setup_page_routes(app: web.Application, rules: AccessRules) -> None:
-    """Register the HTML pages: the intake is public, the dashboard is for agents."""
-    router = app.router
-    rules.set(
-        [
-            router.add_get("/", home, name="home"),
-            router.add_get("/submit", submit_form, name="submit"),
-            router.add_post("/submit", submit_form_post),
-            router.add_get("/submit/{id}", submitted, name="submitted"),
-            router.add_get("/submit/{id}/status", submitted_status, name="submitted-status"),
-        ],
+_PUBLIC_STATUS = {
+    "type": "object",
+    "required": ["id", "status", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"type": "string", "enum": [s.value for s in Status]},
+        "label": {"type": "string", "description": "the status in the customer's words"},
+        "final": {"type": "boolean", "description": "the status will not change again"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_MESSAGE_FIELD = TicketIn.model_json_schema()["properties"]["message"]
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/",
+        home,
         Access.PUBLIC,
-    )
-    rules.set([router.add_get("/dashboard", dashboard, name="dashboard")], Access.AGENT_PAGE)
+        {
+            "summary": "Redirects to /dashboard",
+            "responses": {"302": {"description": "to /dashboard"}},
+        },
+        name="home",
+    ),
+    Endpoint("GET", "/submit", submit_form, Access.PUBLIC, page("The intake form"), name="submit"),
+    Endpoint(
+        "POST",
+        "/submit",
+        submit_form_post,
+        Access.PUBLIC,
+        {
+            "summary": "The intake form without JavaScript",
+            "requestBody": form(
+                {"message": _MESSAGE_FIELD},
+                ["message"],
+                "the complaint (a browser's CRLF line breaks are stored as LF)",
+            ),
+            "responses": {
+                "303": {"description": "stored: to /submit/{id}"},
+                "400": form_refused("the form again, with the errors"),
+                "415": NOT_A_FORM,
+                "429": {**html("the form again (rate limited)"), "headers": RETRY_AFTER},
+                "503": {
+                    **html("the form again (backlog full, or no database)"),
+                    "headers": RETRY_AFTER,
+                },
+            },
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/submit/{id}",
+        submitted,
+        Access.PUBLIC,
+        {
+            "summary": "A submitted ticket's status page",
+            "parameters": [TICKET_ID],
+            "responses": {
+                "200": html("the page"),
+                "404": html("no such ticket"),
+                "503": {**html("the database is unavailable"), "headers": RETRY_AFTER},
+            },
+        },
+        name="submitted",
+    ),
+    Endpoint(
+        "GET",
+        "/submit/{id}/status",
+        submitted_status,
+        Access.PUBLIC,
+        {
+            "summary": "A submitted ticket's public status (the status page's JSON twin)",
+            "parameters": [TICKET_ID],
+            "responses": {
+                "200": json_content(_PUBLIC_STATUS, "its status"),
+                **errors(404),
+                **UNAVAILABLE,
+            },
+        },
+        name="submitted-status",
+    ),
+    Endpoint(
+        "GET",
+        "/dashboard",
+        dashboard,
+        Access.AGENT_PAGE,
+        page("The agents' dashboard"),
+        name="dashboard",
+    ),
+]

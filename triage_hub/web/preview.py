@@ -9,6 +9,8 @@ from aiohttp import web
 from triage_hub import markdown_pool
 from triage_hub.markdown_pool import MarkdownRenderer
 from triage_hub.models import Preview, PreviewIn
+from triage_hub.routing import Access, Endpoint
+from triage_hub.web.apidoc import body, errors, json_content, ref
 from triage_hub.web.responses import json_response, read_json
 
 MARKDOWN_RENDERER = web.AppKey("markdown_renderer", MarkdownRenderer)
@@ -34,3 +36,25 @@ async def preview(request: web.Request) -> web.Response:
     body = await read_json(request, PreviewIn)
     html = await request.app[MARKDOWN_RENDERER].render(body.markdown)
     return json_response(Preview(html=html))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/preview",
+        preview,
+        Access.AGENT,
+        {
+            "summary": "Render a draft's markdown as sanitised HTML",
+            "requestBody": body(PreviewIn, "markdown"),
+            "responses": {
+                "200": json_content(ref(Preview), "html"),
+                **errors(400, 413, 415),
+                "422": json_content(ref("Error"), "markdown_too_complex: past the render bound"),
+                "503": json_content(ref("Error"), "renderer_busy: try again shortly"),
+            },
+        },
+        inputs=(PreviewIn,),
+        outputs=(Preview,),
+    ),
+]

@@ -74,6 +74,21 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
+
+
+def read_query(request: web.Request, model: type[QueryModel]) -> QueryModel:
+    """The query string as `model` (its `problems` say, per parameter, what a refusal reads),
+    or 400 invalid_parameter naming the first bad one."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as error:
+        name = str(error.errors(include_url=False)[0]["loc"][0])
+        problems: dict[str, str] = getattr(model, "problems", {})
+        message = problems.get(name, f"`{name}` is not valid.")
+        raise BadRequest(message, code="invalid_parameter", parameter=name) from None
+
+
 async def read_json(request: web.Request, model: type[Model]) -> Model:
     """Parse and validate a JSON object body, or raise the matching 4xx domain error."""
     if request.content_type != "application/json":

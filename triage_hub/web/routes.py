@@ -1,4 +1,5 @@
-"""Every route of the application, in one place, each with its access rule."""
+"""Every route of the application, from the registry: each module declares its endpoints
+(handler, access rule, documentation) and this puts them in the router, once."""
 
 from __future__ import annotations
 
@@ -6,38 +7,40 @@ from pathlib import Path
 
 from aiohttp import web
 
-from triage_hub.web import events, health, metrics, openapi, pages, preview, tickets
-from triage_hub.web.access import Access
-from triage_hub.web.auth import setup_auth
-from triage_hub.web.login import setup_login_routes
+from triage_hub.keys import ACCESS_RULES, ENDPOINTS
+from triage_hub.routing import Access, AccessRules, register
+from triage_hub.web import (
+    desk,
+    events,
+    health,
+    login,
+    metrics,
+    openapi,
+    pages,
+    preview,
+    stats,
+    tickets,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def setup_routes(app: web.Application) -> None:
     """Register the API, the pages and who may call each."""
-    rules = setup_auth(app)
-    router = app.router
-    rules.set(
-        [
-            router.add_post("/tickets", tickets.create_ticket),
-            router.add_get("/health", health.health),
-            router.add_get("/openapi.json", openapi.openapi),
-            *router.add_static("/static", STATIC_DIR, name="static", append_version=True),
-        ],
-        Access.PUBLIC,
-    )
-    rules.set(
-        [
-            router.add_get("/tickets", tickets.list_tickets),
-            router.add_get("/tickets/{id}", tickets.get_ticket),
-            router.add_put("/tickets/{id}/resolve", tickets.resolve_ticket),
-            router.add_post("/tickets/{id}/retry", tickets.retry_ticket),
-            router.add_post("/preview", preview.preview),
-            router.add_get("/events", events.events),
-            router.add_get("/metrics", metrics.metrics),
-        ],
-        Access.AGENT,
-    )
-    pages.setup_page_routes(app, rules)
-    setup_login_routes(app, rules)
+    app[ACCESS_RULES] = rules = AccessRules()
+    declared = [
+        *tickets.ENDPOINTS,
+        *desk.ENDPOINTS,
+        *preview.ENDPOINTS,
+        *events.ENDPOINTS,
+        *health.ENDPOINTS,
+        *metrics.ENDPOINTS,
+        *pages.ENDPOINTS,
+        *stats.ENDPOINTS,
+        *login.ENDPOINTS,
+        openapi.OPENAPI,
+    ]
+    app[ENDPOINTS] = register(app.router, rules, declared)
+    # Files, not an API: outside the document, public.
+    static = app.router.add_static("/static", STATIC_DIR, name="static", append_version=True)
+    rules.set(static, Access.PUBLIC)

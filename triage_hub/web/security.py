@@ -67,8 +67,3 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     headers.update(FIXED_HEADERS)
     if is_https(request):
         headers["Strict-Transport-Security"] = HSTS
-
-
-def setup_security_headers(app: web.Application) -> None:
-    """Register the header hook."""
-    app.on_response_prepare.append(add_security_headers)

@@ -58,8 +58,11 @@ RETURNING lease_expires_at;
 -- name: complete_ticket
 UPDATE tickets
 SET status = 'COMPLETED', category = $3, sentiment = $4, urgency = $5, ai_draft = $6,
+    ai_category = $3, ai_sentiment = $4, ai_urgency = $5,
     raw_ai_response = $7, model = $8, first_token_ms = $9, total_ms = $10,
     prompt_tokens = $11, completion_tokens = $12, last_error = NULL,
+    engine = $13, prompt_version = $14, confidence = $15,
+    language = coalesce($16, language),
     handbacks = 0, failing_since = NULL,
     claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
 WHERE id = $1 AND claim_token = $2 AND status = 'PROCESSING'

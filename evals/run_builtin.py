@@ -1,0 +1,200 @@
+"""Measure the built-in engine: trained on dev only, reported on held-out and by CV on dev.
+
+    .venv/bin/python evals/run_builtin.py              # CV on dev, held-out report, timings
+    .venv/bin/python evals/run_builtin.py --cv-only    # what tuning may look at (no held-out)
+    .venv/bin/python evals/run_builtin.py --json       # the reports as JSON
+
+Held-out is for reporting only: nothing here feeds back into the engine's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from triage_hub.engines.builtin import (
+    BuiltinTriage,
+    Example,
+    Prediction,
+    dev_examples,
+    heldout_examples,
+)
+from triage_hub.engines.builtin.language import detect_language
+from triage_hub.engines.builtin.model import HIGH_RECALL_TARGET
+from triage_hub.evaluation import evaluate, render_text
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mb() -> float:
+    """The process's resident memory (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cross_validate(
+    examples: Sequence[Example], folds: int, seed: int, target: float
+) -> tuple[dict[str, Any], list[float], list[float]]:
+    """Pooled out-of-fold report, and per-fold category and urgency accuracies."""
+    cells = [f"{e.category}/{e.urgency}" for e in examples]
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    predicted: list[Prediction | None] = [None] * len(examples)
+    category_acc, urgency_acc = [], []
+    for train_idx, test_idx in splitter.split(np.zeros(len(examples)), cells):
+        model = BuiltinTriage.train([examples[i] for i in train_idx], high_recall_target=target)
+        outputs = model.predict_many([examples[i].message for i in test_idx])
+        for i, output in zip(test_idx, outputs, strict=True):
+            predicted[i] = output
+        category_acc.append(
+            statistics.mean(
+                o.category == examples[i].category for i, o in zip(test_idx, outputs, strict=True)
+            )
+        )
+        urgency_acc.append(
+            statistics.mean(
+                o.urgency == examples[i].urgency for i, o in zip(test_idx, outputs, strict=True)
+            )
+        )
+    report = evaluate(list(zip(examples, predicted, strict=True)))
+    return report, category_acc, urgency_acc
+
+
+def single_ticket_latencies(
+    model: BuiltinTriage, messages: Sequence[str], rounds: int
+) -> list[float]:
+    """Milliseconds of `predict` for one ticket at a time, in this process."""
+    for message in messages[:20]:
+        model.predict(message)  # warm caches (lingua loads its models lazily)
+    latencies = []
+    for _ in range(rounds):
+        for message in messages:
+            started = time.perf_counter()
+            model.predict(message)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def synthetic(examples: Sequence[Example], count: int, seed: int) -> list[Example]:
+    """`count` distinct tickets made from the dev set (a dev ticket with a few words dropped
+    and a reference added: the same lengths and vocabulary as real tickets), for timing."""
+    rng = random.Random(seed)
+    out = []
+    for index in range(count):
+        source = rng.choice(list(examples))
+        words = [w for w in source.message.split() if rng.random() > 0.1]
+        out.append(
+            Example(
+                message=" ".join(words) + f" (ref {index})",
+                category=source.category,
+                urgency=source.urgency,
+                sentiment=source.sentiment,
+            )
+        )
+    return out
+
+
+def timings(dev: Sequence[Example]) -> dict[str, Any]:
+    """Train time and resident memory of a trained model, for several training-set sizes."""
+    figures: dict[str, Any] = {}
+    for label, examples in (
+        ("dev (306)", list(dev)),
+        ("10,000 synthetic", synthetic(dev, 10_000, seed=1)),
+    ):
+        gc.collect()
+        before = rss_mb()
+        started = time.perf_counter()
+        model = BuiltinTriage.train(examples)
+        seconds = time.perf_counter() - started
+        gc.collect()
+        figures[label] = {
+            "train_seconds": round(seconds, 2),
+            "rss_mb_added": round(rss_mb() - before, 1),
+            "vocabulary": model.report.vocabulary,
+            "high_threshold": round(model.report.high_threshold, 3),
+        }
+        del model
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cv-only", action="store_true", help="skip the held-out report")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=1, help="CV repetitions (shuffles)")
+    parser.add_argument("--high-recall-target", type=float, default=HIGH_RECALL_TARGET)
+    parser.add_argument("--latency-rounds", type=int, default=3)
+    parser.add_argument("--no-timings", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    started_rss = rss_mb()
+    dev = dev_examples()
+    out: dict[str, Any] = {"high_recall_target": args.high_recall_target}
+
+    cv_reports = []
+    for seed in range(args.seeds):
+        report, cat_acc, urg_acc = cross_validate(dev, args.folds, seed, args.high_recall_target)
+        cv_reports.append(report)
+        out.setdefault("cv_folds", []).append({"category": cat_acc, "urgency": urg_acc})
+        if not args.json:
+            print(f"== {args.folds}-fold cross-validation on dev (shuffle {seed}), pooled ==")
+            print(render_text(report))
+            print(
+                f"per fold: category {statistics.mean(cat_acc):.3f} ± "
+                f"{statistics.stdev(cat_acc):.3f}, urgency {statistics.mean(urg_acc):.3f} ± "
+                f"{statistics.stdev(urg_acc):.3f}\n",
+                flush=True,
+            )
+    out["cv"] = cv_reports
+
+    lang_right = sum(detect_language(e["message"]) == e["lang"] for e in _raw(HERE / "dev.jsonl"))
+    out["language_accuracy_dev"] = lang_right / len(dev)
+    if not args.json:
+        print(f"language detection on dev: {lang_right}/{len(dev)} right\n")
+
+    if not args.cv_only:
+        model = BuiltinTriage.train(dev, high_recall_target=args.high_recall_target)
+        heldout = heldout_examples()
+        messages = [e.message for e in heldout]
+        latencies = single_ticket_latencies(model, messages, args.latency_rounds)
+        predictions = model.predict_many(messages)
+        report = evaluate(list(zip(heldout, predictions, strict=True)), latencies)
+        out["heldout"] = report
+        out["model"] = model.report.__dict__
+        out["rss_mb_process"] = round(rss_mb(), 1)
+        out["rss_mb_since_start"] = round(rss_mb() - started_rss, 1)
+        if not args.json:
+            print("== held-out (trained on dev only) ==")
+            print(render_text(report))
+            print(f"model: {model.report}")
+            print(f"process RSS {out['rss_mb_process']} MB\n")
+    if not args.no_timings:
+        out["timings"] = timings(dev)
+        if not args.json:
+            print("== training time and memory ==")
+            for label, figures in out["timings"].items():
+                print(f"{label:18} {figures}")
+    if args.json:
+        print(json.dumps(out, indent=2))
+
+
+def _raw(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The built-in engine as the claimers see it: a model trained in a thread from the shipped
+labeled set plus every ticket an agent resolved, retrained as the agents correct it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from triage_hub.db import training
+from triage_hub.db.pool import Database
+from triage_hub.engines.base import EngineAnswer, EngineHealth, OnDelta
+from triage_hub.engines.builtin.data import shipped_examples
+from triage_hub.engines.builtin.guard import no_worse
+from triage_hub.engines.builtin.model import BuiltinTriage
+from triage_hub.engines.builtin.types import Example
+from triage_hub.triage.output import TriageOutput
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "builtin-v1"
+# The newest corrections kept out of a retraining to judge it on (at most this share, and
+# this many): a new model is kept only if it is no worse on them than the one in use.
+JUDGE_SHARE = 0.2
+JUDGE_MAX = 200
+# Resolved tickets read for training, newest first.
+MAX_CORRECTIONS = 20_000
+
+
+class BuiltinEngine:
+    """Triage in the process, in milliseconds. Shared by every claimer of the process."""
+
+    name = "builtin"
+
+    def __init__(
+        self,
+        db: Database | None,
+        retrain_every: int,
+        retrain_min_seconds: float,
+        *,
+        base: Callable[[], list[Example]] = shipped_examples,
+    ) -> None:
+        self._db = db
+        self._base = base
+        self.retrain_every = retrain_every
+        self.retrain_min_seconds = retrain_min_seconds
+        self._model: BuiltinTriage | None = None
+        self._trained_on = 0  # corrections in the model in use
+        self._trained_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def model(self) -> BuiltinTriage:
+        """The model in use, trained on first need (the shipped set and the corrections)."""
+        if self._model is None:
+            async with self._lock:
+                if self._model is None:
+                    corrections = await self._corrections()
+                    examples = [*self._base(), *corrections]
+                    self._model = await asyncio.to_thread(BuiltinTriage.train, examples)
+                    self._trained_on = len(corrections)
+                    self._trained_at = time.monotonic()
+                    log.info(
+                        "built-in engine trained on %d tickets (%d shipped, %d resolved by "
+                        "agents) in %.1f s",
+                        len(examples),
+                        len(examples) - len(corrections),
+                        len(corrections),
+                        self._model.report.seconds,
+                    )
+        return self._model
+
+    async def _corrections(self) -> list[Example]:
+        if self._db is None:
+            return []
+        return [
+            Example(*row) for row in await training.resolved_examples(self._db, MAX_CORRECTIONS)
+        ]
+
+    async def triage(self, ticket_text: str, on_delta: OnDelta | None = None) -> EngineAnswer:
+        """The model's triage (in a thread: a few ms of CPU); never raises for the ticket."""
+        model = await self.model()
+        started = time.perf_counter()
+        prediction = await asyncio.to_thread(model.predict, ticket_text)
+        output = TriageOutput.model_validate(
+            {
+                "category": prediction.category,
+                "urgency": prediction.urgency,
+                "sentiment": prediction.sentiment,
+                "draft": prediction.draft,
+            }
+        )
+        return EngineAnswer(
+            output=output,
+            engine=self.name,
+            model=MODEL_NAME,
+            confidence=dict(prediction.confidence),
+            language=prediction.language,
+            total_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def agreement(self, ticket_text: str, output: TriageOutput) -> dict[str, float]:
+        """How likely this engine finds another engine's triage (see BuiltinTriage.agreement)."""
+        model = await self.model()
+        return await asyncio.to_thread(
+            model.agreement, ticket_text, output.category, output.urgency, output.sentiment
+        )
+
+    async def health(self) -> EngineHealth:
+        """Ready once trained (it trains on the first ticket if nothing asked before)."""
+        return EngineHealth(
+            self.name,
+            self._model is not None,
+            {"model": MODEL_NAME, "corrections": self._trained_on},
+        )
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def retrain_when_due(self) -> bool:
+        """Train anew when `retrain_every` corrections came since the last training and
+        `retrain_min_seconds` have passed; keep the new model only if it is no worse on the
+        newest corrections (kept out of its training). True when a new model is in use."""
+        if self._db is None or time.monotonic() - self._trained_at < self.retrain_min_seconds:
+            return False
+        corrections = await self._corrections()
+        if len(corrections) - self._trained_on < self.retrain_every:
+            return False
+        old = await self.model()
+        judge = min(JUDGE_MAX, max(1, int(len(corrections) * JUDGE_SHARE)))
+        recent, rest = corrections[:judge], corrections[judge:]  # newest first
+        new = await asyncio.to_thread(BuiltinTriage.train, [*self._base(), *rest])
+        keep, figures = await asyncio.to_thread(no_worse, old, new, recent)
+        self._trained_at = time.monotonic()
+        summary = ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
+        if keep:
+            self._model, self._trained_on = new, len(corrections)
+            log.info("built-in engine retrained on %d corrections: kept (%s)", len(rest), summary)
+        else:
+            log.warning("built-in engine retrained: worse on the newest corrections, "
+                        "keeping the old one (%s)", summary)  # fmt: skip
+        return keep
+
+    async def retrain_loop(self, stopping: asyncio.Event, check_seconds: float = 30.0) -> None:
+        """Until stopping: train at start, then retrain whenever it is due (supervised)."""
+        await self.model()
+        while not stopping.is_set():
+            try:
+                await asyncio.wait_for(stopping.wait(), check_seconds)
+            except TimeoutError:
+                await self.retrain_when_due()

@@ -1,0 +1,124 @@
+"""What the built-in models read: one TF-IDF of the text, plus a few dense columns per field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from triage_hub.engines.builtin.cues import category_cue_counts, severity_cue_counts
+
+# Weights of the dense columns next to the TF-IDF block (each TF-IDF row has unit length);
+# chosen by 5-fold cross-validation on evals/dev.jsonl (BENCHMARKS.md, "The built-in engine").
+CATEGORY_CUE_WEIGHT = 0.3
+LENGTH_WEIGHT = 0.5
+SEVERITY_CUE_WEIGHT = 0.2
+# Every feature reads at most the opening of a ticket: it says what the ticket is about, and the
+# cost per ticket stays bounded (a 5,000-character ticket took ~30 ms, mostly n-grams and cues).
+# One dev ticket in 306 is longer.
+MAX_FEATURE_CHARS = 2000
+# VADER reads English only and is slow on long texts; the opening is what sets the tone.
+_VADER_MAX_CHARS = 1000
+# Bounds on the vocabulary keep a model trained on many corrections small (memory, latency).
+_MAX_WORD_FEATURES = 50_000
+_MAX_CHAR_FEATURES = 150_000
+
+# A scipy.sparse CSR matrix (scipy ships no type information).
+Matrix: TypeAlias = Any
+
+
+def make_vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    """Word 1-2-grams and in-word character 3-5-grams (the latter carry typos and languages)."""
+    words = TfidfVectorizer(
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        min_df=2,
+        max_features=_MAX_WORD_FEATURES,
+        dtype=np.float32,
+    )
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        sublinear_tf=True,
+        min_df=2,
+        max_features=_MAX_CHAR_FEATURES,
+        dtype=np.float32,
+    )
+    return words, chars
+
+
+class Featurizer:
+    """A fitted vectorizer and the per-field columns; `fit` once, `transform` per ticket."""
+
+    def __init__(self) -> None:
+        self._vectorizers = make_vectorizers()
+        self._vader = SentimentIntensityAnalyzer()
+
+    def fit(self, texts: Sequence[str]) -> TextFeatures:
+        """Learn the vocabulary from the training texts and return their features."""
+        texts = [text[:MAX_FEATURE_CHARS] for text in texts]
+        blocks = [vectorizer.fit_transform(texts) for vectorizer in self._vectorizers]
+        return TextFeatures(self, sparse.hstack(blocks, format="csr"), texts)
+
+    def transform(self, texts: Sequence[str]) -> TextFeatures:
+        """Features of new texts, with the vocabulary learned by `fit`."""
+        # Called per ticket: the vectorizers directly, not through a FeatureUnion (whose joblib
+        # dispatch cost more than the work for one short text).
+        texts = [text[:MAX_FEATURE_CHARS] for text in texts]
+        blocks = [vectorizer.transform(texts) for vectorizer in self._vectorizers]
+        return TextFeatures(self, sparse.hstack(blocks, format="csr"), texts)
+
+    def vader_compound(self, text: str) -> float:
+        """VADER's compound score in [-1, 1] (≈ 0 for text it cannot read)."""
+        return float(self._vader.polarity_scores(text[:_VADER_MAX_CHARS])["compound"])
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of TF-IDF columns."""
+        return sum(len(vectorizer.vocabulary_) for vectorizer in self._vectorizers)
+
+
+class TextFeatures:
+    """The TF-IDF block of some texts, and each field's matrix built from it."""
+
+    def __init__(self, owner: Featurizer, tfidf: Matrix, texts: Sequence[str]) -> None:
+        self._owner = owner
+        self.tfidf = tfidf
+        self.texts = list(texts)
+
+    def category(self) -> NDArray[np.float32]:
+        """How many cues of each category fire (log-scaled), one column per category."""
+        counts = [category_cue_counts(text) for text in self.texts]
+        columns = [[math.log1p(count) for _, count in sorted(row.items())] for row in counts]
+        return np.asarray(columns, dtype=np.float32).reshape(len(self.texts), -1) * (
+            CATEGORY_CUE_WEIGHT
+        )
+
+    def urgency(self) -> NDArray[np.float32]:
+        """The message's log length, and its High and Low cue counts (log-scaled)."""
+        rows = []
+        for text in self.texts:
+            counts = severity_cue_counts(text)
+            rows.append(
+                [
+                    LENGTH_WEIGHT * math.log1p(len(text)),
+                    SEVERITY_CUE_WEIGHT * math.log1p(counts["High"]),
+                    SEVERITY_CUE_WEIGHT * math.log1p(counts["Low"]),
+                ]
+            )
+        return np.asarray(rows, dtype=np.float32).reshape(len(self.texts), 3)
+
+    def sentiment(self) -> NDArray[np.float32]:
+        """VADER's compound score."""
+        rows = [[self._owner.vader_compound(text)] for text in self.texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(self.texts), 1)
+
+    def matrix(self, columns: NDArray[np.float32]) -> Matrix:
+        """The TF-IDF block with a field's columns on its right: what that field's model reads."""
+        return sparse.hstack([self.tfidf, sparse.csr_matrix(columns)], format="csr")

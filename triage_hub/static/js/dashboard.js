@@ -1,0 +1,35 @@
+/*
+ * The dashboard (/dashboard): one Alpine component made of parts, one file each —
+ * dashboard-list.js (the list, its view and pages), dashboard-live.js (the event stream),
+ * dashboard-detail.js (the ticket dialog and its actions), dashboard-preview.js (rendered
+ * markdown), dashboard-keys.js (the keyboard) and feedback.js (toasts, the tab title,
+ * notifications). Each part is `TH.parts.NAME(inner)`: it returns its state and methods, and
+ * may use any other part's through `this`; `inner` holds plain (non-reactive) state such as
+ * timers. A part's `setup` runs on init, in the order below.
+ */
+(function () {
+  "use strict";
+
+  const TH = window.TriageHub;
+  const PARTS = ["feedback", "list", "live", "detail", "preview", "keys"];
+
+  TH.component("dashboard", function dashboard() {
+    const inner = {};
+    const component = { config: TH.config() };
+    const setups = [];
+    for (const name of PARTS) {
+      const part = TH.parts[name](inner);
+      for (const key of Object.keys(part)) {
+        if (key === "setup") continue;
+        // Two parts with one name would silently replace each other's method.
+        if (key in component) throw new Error("dashboard part " + name + " redefines " + key);
+        component[key] = part[key];
+      }
+      if (part.setup) setups.push(part.setup);
+    }
+    component.init = function () {
+      for (const setup of setups) setup.call(this);
+    };
+    return component;
+  });
+})();

@@ -1,0 +1,100 @@
+/* Formatting for people: times and ages, durations, sentiment words, status labels, and a
+ * ticket decorated with everything the templates show. Labels come from the page's config. */
+(function () {
+  "use strict";
+
+  const TH = window.TriageHub;
+  const URGENCY_CLASS = { High: "urgency-high", Medium: "urgency-medium", Low: "urgency-low" };
+  const fmt = (TH.format = {});
+
+  // The server counts characters of the trimmed text (Python code points, not UTF-16 units).
+  fmt.trimmedLength = function (text) {
+    return Array.from(text.trim()).length;
+  };
+
+  fmt.time = function (iso) {
+    if (!iso) return "—";
+    return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  };
+
+  fmt.ago = function (iso, now) {
+    const seconds = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+    if (seconds < 45) return "just now";
+    const minutes = Math.max(1, Math.round(seconds / 60));
+    if (minutes < 60) return minutes + " min ago";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) return hours + " h ago";
+    const days = Math.floor(hours / 24);
+    if (days < 60) return days + (days === 1 ? " day ago" : " days ago");
+    return new Date(iso).toLocaleDateString();
+  };
+
+  // Timestamps from the list, the events and the detail may differ in their digits: compare times.
+  fmt.later = function (a, b) {
+    return Date.parse(a) > Date.parse(b);
+  };
+
+  fmt.duration = function (ms) {
+    if (ms === null || ms === undefined) return "—";
+    return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
+  };
+
+  fmt.count = function (n, one, many) {
+    return n.toLocaleString("en") + " " + (n === 1 ? one : many);
+  };
+
+  fmt.statusLabel = function (status) {
+    const labels = TH.config().status_labels || {};
+    return labels[status] || status;
+  };
+
+  function sentimentView(value) {
+    if (value === null || value === undefined) {
+      return { text: "—", cls: "sentiment-none", fill: "fill-0" };
+    }
+    const word = value <= 3 ? "angry" : value <= 6 ? "neutral" : "happy";
+    return { text: value + "/10 " + word, cls: "sentiment-" + word, fill: "fill-" + value };
+  }
+
+  function tokens(ticket) {
+    if (ticket.prompt_tokens === null || ticket.prompt_tokens === undefined) return "—";
+    return ticket.prompt_tokens + " in / " + (ticket.completion_tokens || 0) + " out";
+  }
+
+  // A ticket (a list row, an event's fields or the full ticket) with what the templates show.
+  fmt.decorate = function (ticket) {
+    const sentiment = sentimentView(ticket.sentiment);
+    const status = ticket.status || "PENDING";
+    const classes = ["status-row-" + status.toLowerCase()];
+    if (status === "PROCESSING") classes.push("is-processing");
+    if (!ticket.urgency && !ticket.category) classes.push("is-untriaged");
+    if (ticket.isNew) classes.push("is-new");
+    const requester = [ticket.name, ticket.email].filter(Boolean);
+    const telemetry = [ticket.model, fmt.duration(ticket.total_ms)].filter((x) => x && x !== "—");
+    return Object.assign({}, ticket, {
+      href: "/dashboard?ticket=" + encodeURIComponent(ticket.id),
+      shortId: String(ticket.id || "").slice(0, 8),
+      urgencyLabel: ticket.urgency || "Untriaged",
+      urgencyClass: URGENCY_CLASS[ticket.urgency] || "urgency-none",
+      categoryLabel: ticket.category || "—",
+      sentimentText: sentiment.text,
+      sentimentClass: sentiment.cls,
+      sentimentFill: sentiment.fill,
+      statusLabel: fmt.statusLabel(status),
+      statusClass: "status-" + status.toLowerCase(),
+      rowClass: classes.join(" "),
+      subjectText: ticket.subject || "",
+      hasRequester: requester.length > 0,
+      requesterShort: ticket.name || ticket.email || "",
+      requesterText: requester.join(" · "),
+      createdTitle: fmt.time(ticket.created_at),
+      modelLabel: ticket.model || "—",
+      attemptsLabel: ticket.attempts === undefined ? "—" : String(ticket.attempts),
+      firstTokenLabel: fmt.duration(ticket.first_token_ms),
+      totalLabel: fmt.duration(ticket.total_ms),
+      tokensLabel: tokens(ticket),
+      telemetrySummary: telemetry.join(" · "),
+      hasLastError: status === "FAILED" && Boolean(ticket.last_error),
+    });
+  };
+})();
