@@ -241,3 +241,107 @@ CREATE UNLOGGED TABLE IF NOT EXISTS ticket_presence (
     seen_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (ticket_id, viewer)
 );
+
+-- Who wrote (issue 12): optional on intake; the address is stored lower-cased.
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS email text
+    CHECK (email = lower(email) AND char_length(email) BETWEEN 3 AND 254);
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS name text CHECK (char_length(name) BETWEEN 1 AND 200);
+
+-- The outbox (issue 12): what must reach the outside — the reply by e-mail, events by webhook —
+-- written in the same transaction as the change that causes it (the trigger below), and sent
+-- from here at least once by every replica's delivery workers, with the claim/lease/fence of
+-- the claimers: SENDING under a lease, writes fenced by claim_token, expired leases reaped.
+-- The row's id is the event id a receiver deduplicates by.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    ticket_id        uuid NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    kind             text NOT NULL CHECK (kind IN ('email', 'webhook')),
+    event            text NOT NULL
+                     CHECK (event IN ('ticket.completed', 'ticket.failed', 'ticket.resolved')),
+    payload          jsonb NOT NULL,
+    status           text NOT NULL DEFAULT 'PENDING'
+                     CHECK (status IN ('PENDING', 'SENDING', 'SENT', 'FAILED')),
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    available_at     timestamptz NOT NULL DEFAULT now(),
+    claim_token      uuid,
+    claimed_by       text,
+    lease_expires_at timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    CONSTRAINT sending_has_lease CHECK (
+        (status = 'SENDING') = (claim_token IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT sent_has_time CHECK (status <> 'SENT' OR sent_at IS NOT NULL)
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending_idx
+    ON deliveries (available_at, created_at) WHERE status = 'PENDING';
+CREATE INDEX IF NOT EXISTS deliveries_lease_idx
+    ON deliveries (lease_expires_at) WHERE status = 'SENDING';
+CREATE INDEX IF NOT EXISTS deliveries_ticket_idx ON deliveries (ticket_id, created_at);
+
+-- Which deliveries this installation makes: set by every replica at start from its settings
+-- (TRIAGE_SMTP_URL, TRIAGE_WEBHOOK_URL), read by the trigger. Replicas share one setting.
+CREATE TABLE IF NOT EXISTS delivery_targets (
+    kind       text PRIMARY KEY CHECK (kind IN ('email', 'webhook')),
+    enabled    boolean NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- What a delivery says of a ticket: a snapshot at the moment of the event.
+CREATE OR REPLACE FUNCTION ticket_event_payload(t tickets, event_id uuid, event text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', event_id, 'type', event, 'created_at', now(),
+        'ticket', jsonb_build_object(
+            'id', t.id, 'status', t.status, 'message', t.user_message,
+            'triage', jsonb_build_object('category', t.category, 'urgency', t.urgency,
+                                         'sentiment', t.sentiment, 'engine', t.engine,
+                                         'model', t.model),
+            'draft', CASE WHEN t.status = 'COMPLETED' THEN t.ai_draft END,
+            'reply', CASE WHEN t.status = 'RESOLVED' THEN t.ai_draft END,
+            'contact', jsonb_build_object('email', t.email, 'name', t.name),
+            'last_error', t.last_error, 'resolved_by', t.resolved_by,
+            'created_at', t.created_at, 'updated_at', t.updated_at,
+            'resolved_at', t.resolved_at))
+$$;
+
+-- The outbox rows of a ticket's change, in the transaction of the change itself: so a crash
+-- between "resolved" and "sent" loses nothing, and nothing is sent that was not committed.
+CREATE OR REPLACE FUNCTION tickets_enqueue_deliveries() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    event text := 'ticket.' || lower(NEW.status);
+    event_id uuid;
+BEGIN
+    IF EXISTS (SELECT 1 FROM delivery_targets WHERE kind = 'webhook' AND enabled) THEN
+        event_id := gen_random_uuid();
+        INSERT INTO deliveries (id, ticket_id, kind, event, payload)
+        VALUES (event_id, NEW.id, 'webhook', event, ticket_event_payload(NEW, event_id, event));
+    END IF;
+    IF NEW.status = 'RESOLVED' AND NEW.email IS NOT NULL
+       AND EXISTS (SELECT 1 FROM delivery_targets WHERE kind = 'email' AND enabled) THEN
+        event_id := gen_random_uuid();
+        INSERT INTO deliveries (id, ticket_id, kind, event, payload)
+        VALUES (event_id, NEW.id, 'email', event, ticket_event_payload(NEW, event_id, event));
+    END IF;
+    IF event_id IS NOT NULL THEN
+        PERFORM pg_notify('triage_deliveries', '');  -- wakes idle delivery workers
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER tickets_enqueue_deliveries
+    AFTER UPDATE ON tickets
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          AND NEW.status IN ('COMPLETED', 'FAILED', 'RESOLVED'))
+    EXECUTE FUNCTION tickets_enqueue_deliveries();
+
+-- Which schema.sql was applied last, and when: `triage-hub check` compares it with its own,
+-- so an operator sees a replica of another build, or a database nobody migrated.
+CREATE TABLE IF NOT EXISTS schema_info (
+    id         int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    digest     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from tests import pg
 from tests.auth import AUTH, seed_accounts
 from tests.fake_ollama import FakeOllama, run_fake_ollama
+from tests.mailbox import Mailbox, running_mailbox
 from triage_hub.app import create_app
 from triage_hub.settings import Settings
 
@@ -66,6 +67,13 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) in the test process; `.url` is its TRIAGE_SMTP_URL."""
+    with running_mailbox() as box:
+        yield box
 
 
 @pytest.fixture

@@ -111,3 +111,32 @@ async def test_the_form_works_without_javascript(database_url: str, aiohttp_serv
             "Nothing works without JavaScript?\nIt does."
         ]
         await watch.assert_clean()
+
+
+async def test_the_answer_shows_in_the_readers_own_time_zone(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        ticket_id = await conn.fetchval(
+            """INSERT INTO tickets (user_message, status, ai_draft, created_at, resolved_at)
+               VALUES ('Where is my refund, please?', 'RESOLVED', $1,
+                       '2026-12-01 23:10:00+00', '2026-12-01 23:40:00+00')
+               RETURNING id""",
+            "Hello,\n\nthe refund is **on its way**.\n<script>alert(1)</script>",
+        )
+    finally:
+        await conn.close()
+    base = await serve(aiohttp_server, database_url)
+    async with launch_browser() as browser:
+        context = await new_context(browser, locale="en-US", timezone_id="Asia/Tokyo")
+        page, watch = await open_page(context, f"{base}/submit/{ticket_id}")
+        answer = page.locator(".answer")
+        await expect(page.locator("h1")).to_have_text("We answered your message")
+        await expect(answer.locator(".reply-body strong")).to_have_text("on its way")
+        assert await answer.locator("script").count() == 0  # rendered by the sanitiser
+        # 23:40 UTC is 08:40 the next morning in Tokyo; the page says so in Tokyo's time.
+        await expect(answer.locator("time")).to_have_text("Dec 2, 2026, 8:40 AM")
+        await expect(page.locator("dd time")).to_have_text("Dec 2, 2026, 8:10 AM")
+        await watch.assert_clean()
+        await context.close()

@@ -129,3 +129,41 @@ async def test_unknown_route_and_wrong_method_are_json_errors(
     assert response.status == 405
     assert (await response.json())["error"] == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
+
+
+async def test_contact_is_optional_stored_lower_cased_and_shown(
+    client: TestClient[Any, Any],
+) -> None:
+    body = {"message": "Where is my refund?", "email": " Ada@Example.COM ", "name": " Ada "}
+    response = await client.post("/tickets", json=body)
+    assert response.status == 201
+    ticket_id = (await response.json())["ticket_id"]
+    stored = await (await client.get(f"/tickets/{ticket_id}")).json()
+    assert (stored["email"], stored["name"]) == ("ada@example.com", "Ada")
+    [listed] = (await (await client.get("/tickets")).json())["tickets"]
+    assert (listed["email"], listed["name"]) == ("ada@example.com", "Ada")
+
+    anonymous = await client.post("/tickets", json={"message": "No contact given here."})
+    stored = await (await client.get(anonymous.headers["Location"])).json()
+    assert (stored["email"], stored["name"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("contact", "field"),
+    [
+        ({"email": "not an address"}, "email"),
+        ({"email": ""}, "email"),
+        ({"email": "ada@"}, "email"),
+        ({"email": 42}, "email"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "nul \u0000 name"}, "name"),
+    ],
+)
+async def test_bad_contact_gets_400_naming_the_field(
+    client: TestClient[Any, Any], database_url: str, contact: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/tickets", json={"message": "A fine message.", **contact})
+    assert response.status == 400
+    error = await response.json()
+    assert [item["field"] for item in error["fields"]] == [field]
+    assert await count_tickets(database_url) == 0

@@ -87,9 +87,14 @@ PAGE_SCRIPTS = {
         "http.js",
         "format.js",
         "feedback.js",
+        "dashboard-search.js",
         "dashboard-list.js",
         "dashboard-live.js",
         "dashboard-detail.js",
+        "dashboard-triage.js",
+        "dashboard-presence.js",
+        "dashboard-reply.js",
+        "dashboard-resolve.js",
         "dashboard-preview.js",
         "dashboard-keys.js",
         "dashboard.js",
@@ -142,6 +147,15 @@ async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
     }
     assert config["page_size"] == 20 and config["page_sizes"] == [20, 50, 100]
     assert '<option value="FAILED">Needs a human</option>' in html
+    # The desk: the triage's values, the retry's bound, who "me" is, how presence lapses.
+    assert config["categories"] == ["Billing", "Technical", "Feature Request"]
+    assert config["urgencies"] == ["High", "Medium", "Low"]
+    assert [s["value"] for s in config["sentiments"]] == list(range(1, 11))
+    assert config["sentiments"][2] == {"value": 3, "word": "angry"}
+    assert config["sentiments"][6] == {"value": 7, "word": "happy"}
+    assert config["max_attempts"] == 3 and config["me"] == "tess (API token)"  # as it signs
+    assert (config["presence_every_seconds"], config["presence_seconds"]) == (10, 30)
+    assert '<option value="Feature Request">Feature Request</option>' in html
     intake, _ = await audit(client, "/submit")
     assert intake.json_blocks["page-config"]["min"] == MESSAGE_MIN_CHARS
     assert intake.json_blocks["page-config"]["max"] == MESSAGE_MAX_CHARS
@@ -179,7 +193,9 @@ async def test_form_post_creates_a_ticket_and_redirects(client: Client, database
 
     status = await client.get(f"/submit/{ticket_id}/status")
     assert status.status == 200
-    assert set(await status.json()) == {"id", "status", "label", "final", "created_at"}
+    public = await status.json()
+    assert set(public) == {"id", "status", "label", "final", "created_at", "reply", "answered_at"}
+    assert (public["reply"], public["answered_at"]) == (None, None)  # not answered yet
 
 
 async def test_form_post_counts_the_trimmed_text(client: Client, database_url: str) -> None:
@@ -266,3 +282,25 @@ async def test_browsers_get_error_pages_and_scripts_get_json(client: Any) -> Non
     )
     assert too_big.status == 413
     assert "413 Request Entity Too Large" in await too_big.text()
+
+
+async def test_form_post_keeps_the_contact_and_refuses_a_bad_address(
+    client: Client, database_url: str
+) -> None:
+    form = {"message": "The export button does nothing.", "email": "bad@", "name": "Ada"}
+    response = await client.post("/submit", data=form, allow_redirects=False)
+    assert response.status == 400
+    html = await response.text()
+    assert 'value="bad@"' in html and 'value="Ada"' in html  # kept for the next try
+    assert await count_tickets(database_url) == 0
+
+    form["email"] = "Ada@Example.com"
+    response = await client.post("/submit", data=form, allow_redirects=False)
+    assert response.status == 303
+    ticket_id = response.headers["Location"].rsplit("/", 1)[1]
+    stored = await (await client.get(f"/tickets/{ticket_id}")).json()
+    assert (stored["email"], stored["name"]) == ("ada@example.com", "Ada")
+
+    form["email"] = ""  # an empty field of the form is "not given"
+    response = await client.post("/submit", data=form, allow_redirects=False)
+    assert response.status == 303

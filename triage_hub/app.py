@@ -11,7 +11,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from triage_hub.db import outbox
 from triage_hub.db.notify import (
+    NEW_DELIVERIES,
     NEW_TICKETS,
     TICKET_DRAFTS,
     TICKET_EVENTS,
@@ -23,6 +25,10 @@ from triage_hub.db.notify import (
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 from triage_hub.db.tickets import RecentWindow
+from triage_hub.delivery.base import Sender
+from triage_hub.delivery.mail import MailSender
+from triage_hub.delivery.webhook import WebhookSender
+from triage_hub.delivery.workers import DeliveryPool
 from triage_hub.engines.base import Engine
 from triage_hub.engines.builtin.engine import BuiltinEngine
 from triage_hub.engines.ollama import OllamaEngine, make_client
@@ -34,6 +40,8 @@ from triage_hub.keys import (
     CLAIMERS,
     DATABASE,
     DATABASE_URL,
+    DELIVERIES,
+    DELIVERY_WAKEUP,
     ENGINES,
     EVENT_HUB,
     INTAKE,
@@ -57,7 +65,7 @@ from triage_hub.web.auth import auth_middleware
 from triage_hub.web.guards import guard_middleware
 from triage_hub.web.login import HASHES_AT_ONCE, first_agent
 from triage_hub.web.middlewares import error_middleware
-from triage_hub.web.preview import renderer_ctx
+from triage_hub.web.preview import MARKDOWN_RENDERER, renderer_ctx
 from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
@@ -108,6 +116,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     the pool closes."""
     settings, db = app[SETTINGS], app[DATABASE]
     app[WAKEUP] = wakeup = Wakeup()
+    app[DELIVERY_WAKEUP] = delivery_wakeup = Wakeup()
     app[NOTIFIER] = notifier = Notifier(db)
     app[BREAKER] = breaker = CircuitBreaker()
     app[EVENT_HUB] = hub = EventHub()
@@ -133,6 +142,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def reconnected() -> None:
         new_tickets("")  # claimers and dashboards catch up on what the gap may have hidden
+        delivery_wakeup.set()
 
     listener = Listener(
         app[DATABASE_URL],
@@ -141,6 +151,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
             TICKET_DRAFTS: lambda payload: hub.publish("draft", payload),
             TICKET_PRESENCE: lambda payload: hub.publish("presence", payload),
+            NEW_DELIVERIES: lambda _payload: delivery_wakeup.set(),
         },
         on_connect=reconnected,
         keepalive=max(settings.poll_seconds, 10),
@@ -174,6 +185,28 @@ async def intake_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbox's workers, with a sender for each kind of delivery this replica is set up
+    for (TRIAGE_SMTP_URL, TRIAGE_WEBHOOK_URL); the targets are also written for the trigger
+    that fills the outbox."""
+    settings, db = app[SETTINGS], app[DATABASE]
+    senders: dict[str, Sender] = {}
+    if settings.smtp_url is not None and settings.mail_from:
+        smtp = settings.smtp_url.get_secret_value()
+        senders["email"] = MailSender(smtp, settings.mail_from, app[MARKDOWN_RENDERER])
+    if settings.webhook_url and settings.webhook_secret is not None:
+        secret = settings.webhook_secret.get_secret_value()
+        senders["webhook"] = WebhookSender(settings.webhook_url, secret)
+    await outbox.set_targets(db, email="email" in senders, webhook="webhook" in senders)
+    app[DELIVERIES] = pool = DeliveryPool(
+        settings, db, app[DELIVERY_WAKEUP], app[METRICS], app[SUPERVISOR], senders
+    )
+    if senders:
+        pool.start()
+    yield
+    await pool.stop()
+
+
 async def close_event_streams(app: web.Application) -> None:
     """End the dashboards' event streams first, so the HTTP server can drain."""
     app[EVENT_HUB].close()
@@ -202,6 +235,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(triage_ctx)
     app.cleanup_ctx.append(intake_ctx)
     app.cleanup_ctx.append(renderer_ctx)
+    app.cleanup_ctx.append(delivery_ctx)
     app.on_startup.append(first_agent)
     app.on_shutdown.append(close_event_streams)
     setup_routes(app)

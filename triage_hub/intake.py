@@ -257,10 +257,12 @@ class Intake:
         )
         self.junk = JunkCredentials()
 
-    async def submit(self, message: str) -> TicketCreated:
-        """Store a validated complaint as PENDING; returns once it is committed."""
+    async def submit(
+        self, message: str, email: str | None = None, name: str | None = None
+    ) -> TicketCreated:
+        """Store a validated complaint (and who wrote it) as PENDING; returns once committed."""
         async with self.backlog.admission():
-            created = await tickets.create_ticket(self._db, message)
+            created = await tickets.create_ticket(self._db, message, email, name)
         self._wakeup.set()
         self._notifier.request()
         self._metrics.tickets_created.inc()

@@ -10,6 +10,7 @@ from triage_hub.db.accounts import Principal
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.db.tickets import RecentWindow
+from triage_hub.delivery.workers import DeliveryPool
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.metrics import Metrics
@@ -29,6 +30,8 @@ AGENT_READS = web.AppKey("agent_reads", Database)
 # Where the newest tickets begin, for searches (re-read every 30 s).
 RECENT_WINDOW = web.AppKey("recent_window", RecentWindow)
 WAKEUP = web.AppKey("wakeup", Wakeup)
+DELIVERY_WAKEUP = web.AppKey("delivery_wakeup", Wakeup)
+DELIVERIES = web.AppKey("deliveries", DeliveryPool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 BREAKER = web.AppKey("breaker", CircuitBreaker)
 LLM_STATUS = web.AppKey("llm_status", LLMStatus)

@@ -77,6 +77,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "triage_deliveries",
+            "Tries to deliver from the outbox, by kind (email, webhook) and outcome (sent, "
+            "retry, failed, lease_lost).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.tickets = Gauge(
             "triage_tickets",
             "Tickets waiting or being worked on, by status (all replicas).",

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
+import email_validator
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -111,7 +112,37 @@ class TicketIn(StrictInput):
         Field(json_schema_extra=_message_schema),
     ]
 
+    email: Annotated[
+        str | None,
+        Field(
+            max_length=254,
+            description="where the reply goes (optional; stored lower-cased)",
+            json_schema_extra={"format": "email"},
+        ),
+    ] = None
+    name: Annotated[
+        str | None,
+        StringConstraints(strip_whitespace=True, max_length=200),
+        Field(description="who wrote (optional)", json_schema_extra=_NO_NUL_SCHEMA),
+    ] = None
+
     _storable = field_validator("message")(check_storable_text)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            checked = email_validator.validate_email(value.strip(), check_deliverability=False)
+        except email_validator.EmailNotValidError as error:
+            raise ValueError(f"is not an e-mail address: {error}") from None
+        return checked.normalized.lower()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return check_storable_text(value) if value else None
 
 
 class TriageFields(StrictInput):
@@ -269,6 +300,8 @@ class TicketSummary(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     engine: str | None = Field(None, description="what triaged it: ollama, builtin, …")
+    email: str | None = Field(None, description="the requester's address, when given")
+    name: str | None = Field(None, description="the requester's name, when given")
     confidence: dict[str, float] | None = Field(
         None, description="the probability of each chosen value, where the engine can tell one"
     )
@@ -313,6 +346,19 @@ class Presence(BaseModel):
     seen_at: Timestamp
 
 
+class DeliveryState(BaseModel):
+    """What became of one delivery of a ticket (the reply's e-mail, an event's webhook)."""
+
+    id: uuid.UUID
+    kind: Literal["email", "webhook"]
+    event: str
+    status: Literal["PENDING", "SENDING", "SENT", "FAILED"]
+    attempts: int
+    last_error: str | None
+    created_at: Timestamp
+    sent_at: Timestamp | None
+
+
 class Ticket(TicketSummary):
     """GET /tickets/{id}: everything the ticket knows."""
 
@@ -328,6 +374,7 @@ class Ticket(TicketSummary):
     draft: SavedDraft | None = None
     other_drafts: list[OtherDraft] = []
     presence: list[Presence] = []
+    deliveries: list[DeliveryState] = []
 
     ai_draft: str | None
     raw_ai_response: Any

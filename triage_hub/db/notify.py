@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 NEW_TICKETS = "triage_new_tickets"  # payload '' (sent by the application, debounced)
 TICKET_EVENTS = "ticket_events"  # payload: the changed ticket as JSON (sent by a trigger)
 TICKET_DRAFTS = "ticket_drafts"  # payload: {"id", "draft"} while a ticket is being triaged
+NEW_DELIVERIES = "triage_deliveries"  # payload '': the outbox has rows (sent by a trigger)
 TICKET_PRESENCE = "ticket_presence"  # payload: {"id", "viewer", "state", "at"} (see desk.sql)
 LISTENER_APPLICATION_NAME = "triage-hub-listener"
 # At most one NOTIFY per this many seconds: a NOTIFY per insert serialises commits (pgbench:

@@ -37,9 +37,11 @@ SEARCH_WINDOW = 20_000
 SHORT_ID_MIN = 8
 
 
-async def create_ticket(db: Database, message: str) -> TicketCreated:
+async def create_ticket(
+    db: Database, message: str, email: str | None = None, name: str | None = None
+) -> TicketCreated:
     """Insert a PENDING ticket; returns once it is committed."""
-    row = await db.fetchrow(SQL["insert_ticket"], message)
+    row = await db.fetchrow(SQL["insert_ticket"], message, email, name)
     assert row is not None
     return TicketCreated(ticket_id=row["id"], status=row["status"], created_at=row["created_at"])
 

@@ -1,27 +1,28 @@
-"""The heartbeat of a claim: an async context manager that renews the lease on a timer for as
-long as the block runs, and ends the block with LeaseLost when the reaper took the ticket."""
+"""The heartbeat of a claim (a ticket's, a delivery's): an async context manager that renews the
+lease on a timer for as long as the block runs, and ends the block with LeaseLost when the
+reaper took the job back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from triage_hub.db import claims
-from triage_hub.db.claims import Claim
-from triage_hub.db.pool import Database
 from triage_hub.errors import DatabaseUnavailable
 
 
 class LeaseLost(Exception):
-    """The reaper took the ticket back: this claim's writes would be fenced off anyway."""
+    """The reaper took the job back: this claim's writes would be fenced off anyway."""
 
 
 @contextlib.asynccontextmanager
-async def held(db: Database, claim: Claim, lease_seconds: float) -> AsyncIterator[None]:
-    """Renew the claim's lease every third of it while the block runs — on a timer, not when
-    chunks arrive: a cold model may say nothing for a minute. A database outage skips a renewal
-    (the final write is fenced if the lease lapsed); a lost lease cancels the block."""
+async def held(
+    renew_lease: Callable[[], Awaitable[bool]], lease_seconds: float, name: str
+) -> AsyncIterator[None]:
+    """Renew the lease (`renew_lease()`: False when it was lost) every third of it while the
+    block runs — on a timer, not when chunks arrive: a cold model may say nothing for a minute.
+    A database outage skips a renewal (the final write is fenced if the lease lapsed); a lost
+    lease cancels the block."""
     block = asyncio.current_task()
     assert block is not None
     lost = asyncio.Event()
@@ -30,7 +31,7 @@ async def held(db: Database, claim: Claim, lease_seconds: float) -> AsyncIterato
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                renewed = await claims.renew_lease(db, claim, lease_seconds)
+                renewed = await renew_lease()
             except DatabaseUnavailable:
                 continue
             if not renewed:
@@ -38,7 +39,7 @@ async def held(db: Database, claim: Claim, lease_seconds: float) -> AsyncIterato
                 block.cancel()
                 return
 
-    heartbeat = asyncio.create_task(renew(), name=f"lease {claim.ticket_id}")
+    heartbeat = asyncio.create_task(renew(), name=f"lease {name}")
     try:
         try:
             yield

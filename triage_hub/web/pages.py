@@ -15,14 +15,30 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from triage_hub.db import tickets
-from triage_hub.errors import BacklogFull, DatabaseUnavailable, NotFound, RateLimited, TryLater
-from triage_hub.keys import DATABASE, INTAKE
+from triage_hub.db.desk import PRESENCE_SECONDS
+from triage_hub.errors import (
+    BacklogFull,
+    DatabaseUnavailable,
+    MarkdownTooComplex,
+    NotFound,
+    RateLimited,
+    RendererBusy,
+    TryLater,
+)
+from triage_hub.keys import DATABASE, INTAKE, SETTINGS
 from triage_hub.models import (
+    CATEGORIES,
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    MAX_SEARCH_CHARS,
     MESSAGE_MAX_CHARS,
     MESSAGE_MIN_CHARS,
+    REPLY_MAX_CHARS,
+    SENTIMENT_MAX,
+    SENTIMENT_MIN,
+    URGENCIES,
     Status,
+    Ticket,
     TicketIn,
 )
 from triage_hub.routing import Access, Endpoint
@@ -40,6 +56,7 @@ from triage_hub.web.apidoc import (
 )
 from triage_hub.web.auth import principal
 from triage_hub.web.intake_limits import check_intake
+from triage_hub.web.preview import MARKDOWN_RENDERER
 from triage_hub.web.responses import read_form
 from triage_hub.web.security import render_page
 
@@ -67,6 +84,10 @@ STATUS_LABEL = {
 PAGE_SIZES = sorted({DEFAULT_LIMIT, 50, MAX_LIMIT})
 # The dashboard names the backlog only from this share of TRIAGE_MAX_BACKLOG on.
 BACKLOG_WARN_RATIO = 0.8
+# What agents read for a sentiment score (the list's bar, the detail's 1–10 control).
+SENTIMENT_WORDS = ((3, "angry"), (6, "neutral"), (SENTIMENT_MAX, "happy"))
+# An open ticket's page says it is there this often; the server forgets it after PRESENCE_SECONDS.
+PRESENCE_EVERY_SECONDS = 10
 
 
 def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -76,9 +97,15 @@ def _error_page(request: web.Request, status: int, title: str, message: str) -> 
     return response
 
 
-def _form_context(message: str = "", errors: list[str] | None = None) -> dict[str, Any]:
+Form = dict[str, str]  # what a no-JS post sent: message, email, name
+
+
+def _form_context(form: Form | None = None, errors: list[str] | None = None) -> dict[str, Any]:
+    form = form or {}
     return {
-        "message": message,
+        "message": form.get("message", ""),
+        "email": form.get("email", ""),
+        "name": form.get("name", ""),
         "errors": errors or [],
         "min_chars": MESSAGE_MIN_CHARS,
         "max_chars": MESSAGE_MAX_CHARS,
@@ -96,7 +123,11 @@ def _form_errors(error: ValidationError) -> list[str]:
     messages = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
         kind = item["type"]
-        if kind in ("missing", "string_type"):
+        if item["loc"][:1] == ("email",):
+            messages.append("Please check your e-mail address, or leave it empty.")
+        elif item["loc"][:1] == ("name",):
+            messages.append("Please keep your name to 200 characters.")
+        elif kind in ("missing", "string_type"):
             messages.append("Please describe your problem.")
         elif kind == "string_too_short":
             messages.append(f"Please write at least {MESSAGE_MIN_CHARS} characters.")
@@ -112,31 +143,32 @@ async def submit_form(request: web.Request) -> web.Response:
     return render_page(request, "submit.html", _form_context())
 
 
-async def _form_text(request: web.Request) -> str | None:
-    """The posted message (None when missing), with the browser's CRLF line breaks as LF."""
-    raw = (await read_form(request, allow_nul=True)).get("message")  # TicketIn says why not
-    # Browsers send a textarea's line breaks as CRLF; the JSON path (and the API) stores LF.
-    return raw.replace("\r\n", "\n") if isinstance(raw, str) else None
+async def _form_fields(request: web.Request) -> Form:
+    """The posted fields, the message's CRLF line breaks as LF (as the JSON path stores it)."""
+    posted = await read_form(request, allow_nul=True)  # TicketIn says why not
+    fields = {name: str(posted.get(name, "")) for name in ("message", "email", "name")}
+    fields["message"] = fields["message"].replace("\r\n", "\n")
+    return fields
 
 
 def _form_again(
-    request: web.Request, text: str, errors: list[str], status: int, retry_after: int | None = None
+    request: web.Request, form: Form, errors: list[str], status: int, retry_after: int | None = None
 ) -> web.Response:
-    """The form again, with the text kept and what went wrong (and when to retry)."""
-    response = render_page(request, "submit.html", _form_context(text, errors), status)
+    """The form again, with what was typed kept and what went wrong (and when to retry)."""
+    response = render_page(request, "submit.html", _form_context(form, errors), status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
 
 
-def _form_try_later(request: web.Request, text: str, error: TryLater) -> web.Response:
+def _form_try_later(request: web.Request, form: Form, error: TryLater) -> web.Response:
     """The form again after a refusal that passes with time, in a sentence for people."""
     if isinstance(error, RateLimited):
         reason = "You have sent several messages in a short time."
     else:
         reason = "We are receiving more messages than we can handle right now."
     errors = [f"{reason} Please try again in {error.retry_after} seconds."]
-    return _form_again(request, text, errors, error.status, error.retry_after)
+    return _form_again(request, form, errors, error.status, error.retry_after)
 
 
 async def submit_form_post(request: web.Request) -> web.Response:
@@ -144,19 +176,19 @@ async def submit_form_post(request: web.Request) -> web.Response:
     try:
         await check_intake(request)
     except RateLimited as error:
-        return _form_try_later(request, await _form_text(request) or "", error)
-    text = await _form_text(request)
+        return _form_try_later(request, await _form_fields(request), error)
+    form = await _form_fields(request)
     try:
-        body = TicketIn.model_validate({"message": text})
+        body = TicketIn.model_validate({k: v or None for k, v in form.items()})
     except ValidationError as error:
-        return _form_again(request, text or "", _form_errors(error), 400)
+        return _form_again(request, form, _form_errors(error), 400)
     try:
-        created = await request.app[INTAKE].submit(body.message)
+        created = await request.app[INTAKE].submit(body.message, body.email, body.name)
     except BacklogFull as error:
-        return _form_try_later(request, text or "", error)
+        return _form_try_later(request, form, error)
     except DatabaseUnavailable:
         errors = ["We could not store your message just now. Please try again in a moment."]
-        return _form_again(request, text or "", errors, 503, DatabaseUnavailable.retry_after)
+        return _form_again(request, form, errors, 503, DatabaseUnavailable.retry_after)
     raise web.HTTPSeeOther(f"/submit/{created.ticket_id}")
 
 
@@ -164,13 +196,17 @@ def _utc_label(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def _status_view(ticket_id: uuid.UUID, status: Status, created_at: str) -> dict[str, Any]:
+def _status_view(ticket: Ticket) -> dict[str, Any]:
+    """What the customer may see: the status in their words, and once answered the answer."""
+    answered = ticket.status is Status.RESOLVED
     return {
-        "id": str(ticket_id),
-        "status": status.value,
-        "label": CUSTOMER_STATUS[status],
-        "final": status in FINAL_FOR_CUSTOMER,
-        "created_at": created_at,
+        "id": str(ticket.id),
+        "status": ticket.status.value,
+        "label": CUSTOMER_STATUS[ticket.status],
+        "final": ticket.status in FINAL_FOR_CUSTOMER,
+        "created_at": ticket.created_at.isoformat(),
+        "reply": ticket.ai_draft if answered else None,
+        "answered_at": ticket.resolved_at.isoformat() if answered and ticket.resolved_at else None,
     }
 
 
@@ -184,7 +220,7 @@ async def _public_status(request: web.Request) -> dict[str, Any] | None:
         ticket = await tickets.get_ticket(request.app[DATABASE], target)
     except NotFound:
         return None
-    return _status_view(ticket.id, ticket.status, ticket.created_at.isoformat())
+    return _status_view(ticket)
 
 
 async def submitted(request: web.Request) -> web.Response:
@@ -196,16 +232,27 @@ async def submitted(request: web.Request) -> web.Response:
     if view is None:
         return _error_page(request, 404, "Ticket not found", "There is no ticket with this number.")
     status_url = str(request.app.router["submitted-status"].url_for(id=view["id"]))
+    reply_html = None
+    if view["reply"]:
+        try:  # the preview's sanitiser: http(s)/mailto links only, no raw HTML, no scripts
+            reply_html = await request.app[MARKDOWN_RENDERER].render(view["reply"])
+        except (MarkdownTooComplex, RendererBusy):
+            reply_html = None  # shown as plain text instead
     context = {
         "ticket": view,
-        "config": view | {"status_url": status_url, "statuses": [s.value for s in Status]},
+        "reply_html": reply_html,
+        "config": {k: v for k, v in view.items() if k != "reply"}
+        | {"status_url": status_url, "statuses": [s.value for s in Status]},
         "created_label": _utc_label(datetime.fromisoformat(view["created_at"])),
+        "answered_label": view["answered_at"]
+        and _utc_label(datetime.fromisoformat(view["answered_at"])),
     }
     return render_page(request, "submitted.html", context)
 
 
 async def submitted_status(request: web.Request) -> web.Response:
-    """GET /submit/{id}/status: the status page's JSON twin (id, status, created_at only)."""
+    """GET /submit/{id}/status: the status page's JSON twin (id, status, created_at, and once
+    answered the reply and when)."""
     view = await _public_status(request)
     if view is None:
         raise NotFound("No such ticket.")
@@ -216,6 +263,8 @@ async def submitted_status(request: web.Request) -> web.Response:
 
 async def dashboard(request: web.Request) -> web.Response:
     """GET /dashboard: the agents' live ticket list (filled in by static/js/dashboard*.js)."""
+    agent = await principal(request)
+    assert agent is not None  # the route is for agents only
     config = {
         "statuses": [s.value for s in Status],
         "status_labels": {s.value: label for s, label in STATUS_LABEL.items()},
@@ -223,10 +272,21 @@ async def dashboard(request: web.Request) -> web.Response:
         "page_size": DEFAULT_LIMIT,
         "page_sizes": PAGE_SIZES,
         "backlog_warn_ratio": BACKLOG_WARN_RATIO,
+        "categories": list(CATEGORIES),
+        "urgencies": list(URGENCIES),
+        "sentiments": [
+            {"value": value, "word": next(word for top, word in SENTIMENT_WORDS if value <= top)}
+            for value in range(SENTIMENT_MIN, SENTIMENT_MAX + 1)
+        ],
+        "max_attempts": request.app[SETTINGS].max_attempts,
+        "reply_max": REPLY_MAX_CHARS,
+        "search_max": MAX_SEARCH_CHARS,
+        # How this agent's changes, drafts and presence are signed (theirs are shown, not ours).
+        "me": agent.actor,
+        "presence_every_seconds": PRESENCE_EVERY_SECONDS,
+        "presence_seconds": PRESENCE_SECONDS,
         "api": {"tickets": "/tickets", "events": "/events", "preview": "/preview"},
     }
-    agent = await principal(request)
-    assert agent is not None  # the route is for agents only
     context = {"config": config, "agent_name": agent.name, "csrf_token": agent.csrf_token}
     return render_page(request, "dashboard.html", context)
 
@@ -270,7 +330,21 @@ ENDPOINTS = [
         {
             "summary": "The intake form without JavaScript",
             "requestBody": form(
-                {"message": _MESSAGE_FIELD},
+                {
+                    "message": _MESSAGE_FIELD,
+                    # Browsers send empty fields: empty is "not given".
+                    "email": {
+                        "type": "string",
+                        "anyOf": [{"maxLength": 0}, {"format": "email"}],
+                        "description": "optional: where the reply goes",
+                    },
+                    "name": {
+                        "type": "string",
+                        "maxLength": 200,
+                        "pattern": r"^[^\x00]*$",
+                        "description": "optional",
+                    },
+                },
                 ["message"],
                 "the complaint (a browser's CRLF line breaks are stored as LF)",
             ),

@@ -2,20 +2,21 @@
 
 -- name: insert_ticket
 -- Intake: the row is committed before the 201 goes out.
-INSERT INTO tickets (user_message) VALUES ($1)
+INSERT INTO tickets (user_message, email, name) VALUES ($1, $2, $3)
 RETURNING id, status, created_at;
 
 -- name: get_ticket
 SELECT id, user_message, category, sentiment, urgency, ai_draft, status, raw_ai_response,
        attempts, last_error, model, first_token_ms, total_ms, prompt_tokens, completion_tokens,
        lease_expires_at, created_at, updated_at, resolved_at, ai_category, ai_urgency,
-       ai_sentiment, revision, resolved_by, engine, prompt_version, confidence, language
+       ai_sentiment, revision, resolved_by, engine, prompt_version, confidence, language,
+       email, name
 FROM tickets WHERE id = $1;
 
 -- name: list_tickets
 -- Newest first, walking tickets_created_idx.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 ORDER BY created_at DESC, id DESC
 LIMIT $1 OFFSET $2;
@@ -23,7 +24,7 @@ LIMIT $1 OFFSET $2;
 -- name: list_tickets_by_status
 -- Newest first within one status, walking tickets_status_created_idx.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 -- The range form makes the planner walk (status, created_at DESC, id DESC) in order; with
 -- `status = $1` it scanned the date index and skipped every newer row of another status.
@@ -34,7 +35,7 @@ LIMIT $2 OFFSET $3;
 -- name: list_tickets_by_statuses
 -- Newest first within several statuses (the dashboard's "everything not RESOLVED").
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 WHERE status = ANY($1::text[])
 ORDER BY created_at DESC, id DESC
@@ -63,7 +64,7 @@ WITH page AS (
     LIMIT $2 OFFSET $3
 )
 SELECT tickets.id, user_message, category, sentiment, urgency, status, attempts,
-       tickets.created_at, updated_at, engine, confidence
+       tickets.created_at, updated_at, engine, confidence, email, name
 FROM page JOIN tickets ON tickets.id = page.id
 ORDER BY page.rank, page.created_at, page.id;
 
@@ -73,7 +74,7 @@ ORDER BY page.rank, page.created_at, page.id;
 -- the planner reads the GIN index and sorts the few matches; for common ones it walks
 -- tickets_created_idx and stops at the page.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 WHERE (search_vector @@ ticket_search_query($1)
        OR id BETWEEN $3 AND $4)
@@ -88,7 +89,7 @@ LIMIT $5 OFFSET $6;
 -- sort them all — which the planner, multiplying the words' frequencies as if independent,
 -- takes "dark mode" to be cheap and does.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 WHERE (search_vector @@ ticket_search_query($1) OR id BETWEEN $3 AND $4)
   AND ($2::text[] IS NULL OR status = ANY($2::text[]))
@@ -103,7 +104,7 @@ SELECT created_at FROM tickets ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT
 -- name: search_tickets_urgent
 -- The same search, most urgent first (the rank of list_tickets_urgent).
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 WHERE (search_vector @@ ticket_search_query($1)
        OR id BETWEEN $3 AND $4)
@@ -118,7 +119,7 @@ LIMIT $5 OFFSET $6;
 -- walking tickets_confidence_idx (the expression written exactly as there); without a
 -- confidence (an LLM that gave none, no second opinion) last.
 SELECT id, user_message, category, sentiment, urgency, status, attempts, created_at, updated_at,
-       engine, confidence
+       engine, confidence, email, name
 FROM tickets
 WHERE status = 'COMPLETED'
 ORDER BY least((confidence->>'category')::float8, (confidence->>'urgency')::float8),

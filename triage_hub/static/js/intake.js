@@ -8,6 +8,8 @@
     const config = TH.config(); // {min, max, api, created_label}
     return {
       message: "",
+      email: "",
+      name: "",
       submitting: false,
       errors: [],
       serverErrorsShown: true,
@@ -16,6 +18,8 @@
       init() {
         // The text the server put back into the form (a no-JS post that failed validation).
         this.message = this.$root.querySelector("textarea[name=message]").value;
+        this.email = this.$root.querySelector("input[name=email]").value;
+        this.name = this.$root.querySelector("input[name=name]").value;
         // With JavaScript the rule is shown live and the API's answer inline, not as a bubble.
         this.$root.querySelector("form").noValidate = true;
       },
@@ -80,7 +84,7 @@
         this.submitting = true;
         const result = await TH.request(config.api, {
           method: "POST",
-          json: { message: this.message },
+          json: this.body(),
         });
         this.submitting = false;
         if (result.status === 201 && result.body) {
@@ -90,6 +94,13 @@
           return;
         }
         this.errors = TH.describeError(result, config.min, config.max);
+      },
+
+      body() {
+        const body = { message: this.message };
+        if (this.email.trim()) body.email = this.email.trim();
+        if (this.name.trim()) body.name = this.name.trim();
+        return body;
       },
 
       reset() {

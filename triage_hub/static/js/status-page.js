@@ -19,6 +19,13 @@
       note: "",
 
       init() {
+        // Times in the customer's own time zone (the page says UTC for readers without JS).
+        for (const el of document.querySelectorAll("time[data-local]")) {
+          const when = new Date(el.getAttribute("datetime"));
+          if (!Number.isNaN(when.getTime())) {
+            el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+          }
+        }
         started = Date.now();
         this.schedule();
         document.addEventListener("visibilitychange", () => {
@@ -43,6 +50,10 @@
         if (document.hidden) return; // resumed by visibilitychange
         const result = await TH.request(config.status_url);
         if (result.ok && result.body) {
+          if (result.body.reply && !document.querySelector(".answer")) {
+            window.location.reload(); // the answer came: show it, rendered by the server
+            return;
+          }
           this.status = result.body.status;
           this.label = result.body.label;
           this.final = result.body.final;

@@ -1,0 +1,1 @@
+"""Getting the answer out: the reply by e-mail, events by signed webhook, from the outbox."""
