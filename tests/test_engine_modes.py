@@ -18,6 +18,7 @@ from tests.test_builtin_engine import PDF_BLANK, UNSEEN_PDF_BLANK
 from tests.waiting import fetch_ticket, sql, wait_for_statuses
 from triage_hub.db.pool import Database, create_pool
 from triage_hub.engines.builtin.engine import BuiltinEngine
+from triage_hub.keys import ENGINES
 
 Client = TestClient[Any, Any]
 BILLING = "I was charged twice for my subscription this month, please refund one"
@@ -144,6 +145,9 @@ async def test_an_llm_answer_carries_the_probability_of_each_chosen_value(
     )
 
     fake_ollama.behaviour = Behaviour()  # no log-probabilities
+    builtin = app.server.app[ENGINES].builtin
+    assert isinstance(builtin, BuiltinEngine)
+    await asyncio.wait_for(builtin.model(), 60)  # trained: an answer never waits for it
     second = await submit(app, "Please add a dark mode, the white screen hurts at night")
     await wait_for_statuses(database_url, {"COMPLETED"}, 2, timeout=20)
     row = await fetch_ticket(database_url, second)

@@ -7,9 +7,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from aiohttp import web
 
 from tests.factories import insert_tickets
 from tests.fake_ollama import FakeOllama, triage_for
+from tests.mailbox import Mailbox
+from tests.pg import free_port
 from tests.waiting import sql
 
 LABELED = [
@@ -115,3 +120,86 @@ async def test_stats_tell_what_the_desk_holds(database_url: str) -> None:
     figures = json.loads(out)
     assert figures["by_status"] == {"PENDING": 2, "FAILED": 1}
     assert figures["oldest_pending_seconds"] > 0
+
+
+async def test_reap_returns_the_leases_of_stopped_workers(database_url: str) -> None:
+    stale, running = await insert_tickets(database_url, 2, "PENDING")
+    for ticket_id, lease in ((stale, "-1 minute"), (running, "1 minute")):
+        await sql(
+            database_url,
+            """UPDATE tickets SET status = 'PROCESSING', attempts = 1,
+                   claim_token = gen_random_uuid(), lease_expires_at = now() + $2::text::interval
+               WHERE id = $1""",
+            ticket_id,
+            lease,
+        )
+    delivery = await sql(
+        database_url,
+        """INSERT INTO deliveries (ticket_id, kind, event, payload, status, attempts,
+                                   claim_token, lease_expires_at)
+           VALUES ($1, 'webhook', 'ticket.completed', '{}', 'SENDING', 1,
+                   gen_random_uuid(), now() - interval '1 minute')
+           RETURNING id::text""",
+        stale,
+    )
+    code, out, err = await run("reap", "--json", env={"DATABASE_URL": database_url})
+    assert code == 0, err
+    assert json.loads(out) == {
+        "tickets": [{"id": stale, "status": "PENDING"}],
+        "deliveries": [{"id": delivery, "status": "PENDING"}],
+    }
+    assert await sql(database_url, "SELECT status FROM tickets WHERE id = $1", running) == (
+        "PROCESSING"  # a lease still running is left alone
+    )
+    code, out, _ = await run("reap", env={"DATABASE_URL": database_url})
+    assert (code, out.strip()) == (0, "reaped 0 tickets; 0 deliveries")
+
+    code, out, _ = await run("stats", "--json", env={"DATABASE_URL": database_url})
+    [webhook] = json.loads(out)["deliveries"].values()
+    assert webhook["by_status"] == {"PENDING": 1} and webhook["oldest_waiting_seconds"] >= 0
+    code, out, _ = await run("stats", env={"DATABASE_URL": database_url})
+    assert "webhook: 1 PENDING; the oldest undelivered waits" in out
+
+
+async def test_check_tries_every_part_and_exits_by_what_is_down(
+    database_url: str, fake_ollama: FakeOllama, mailbox: Mailbox, aiohttp_server: Any
+) -> None:
+    heads: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        heads.append(request.method)
+        return web.Response(status=405)  # a receiver that takes only POSTs is there all the same
+
+    receiver = web.Application()
+    receiver.router.add_route("*", "/hook", hook)
+    server = await aiohttp_server(receiver)
+    env = {
+        "DATABASE_URL": database_url,
+        "OLLAMA_HOST": fake_ollama.url,
+        "TRIAGE_SMTP_URL": mailbox.url,
+        "TRIAGE_MAIL_FROM": "support@desk.example",
+        "TRIAGE_WEBHOOK_URL": str(server.make_url("/hook")),
+        "TRIAGE_WEBHOOK_SECRET": "a-webhook-secret-of-enough-length",
+    }
+    code, out, err = await run("check", env=env)
+    assert code == 0, out + err
+    states = {line.split()[0]: line.split()[1] for line in out.splitlines()}
+    assert states == {n: "ok" for n in ("database", "schema", "llm", "smtp", "webhook")}
+    assert (mailbox.sessions, mailbox.tries, heads) == (1, 0, ["HEAD"])  # greeted, sent nothing
+
+    fake_ollama.models = set()  # the model is not pulled: the desk runs, degraded
+    code, out, _ = await run("check", "--json", env=env)
+    report = json.loads(out)
+    assert (code, report["ok"], report["exit_code"]) == (3, False, 3)
+    [llm] = [item for item in report["checks"] if item["part"] == "llm"]
+    assert llm["state"] == "down" and "ollama pull" in llm["detail"]
+
+    await sql(database_url, "UPDATE schema_info SET digest = 'another-build'")
+    code, out, _ = await run("check", env=env)
+    assert code == 1 and "is not this build's" in out  # a replica of another build
+    assert await sql(database_url, "SELECT digest FROM schema_info") == "another-build"
+
+    env["DATABASE_URL"] = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/none"
+    code, out, _ = await run("check", env=env)
+    assert code == 1 and "database  down" in out
+    assert "secret" not in out  # the password is never printed

@@ -186,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             eval_command(settings, args.file, args.engine, max(1, args.concurrency), args.json)
         elif args.command in OPERATOR_COMMANDS:
             with database_url(settings) as url:
-                operator_command(url, args)
+                code = operator_command(settings, url, args)
+            sys.exit(code)
         else:
             accounts(settings, args)
     except (DatabaseUnavailable, CannotListen) as error:

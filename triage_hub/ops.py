@@ -1,5 +1,6 @@
-"""Operator commands: `triage-hub requeue` (and, in time, stats, reap, check) — each with
---help, --json, and exit codes a script can act on (0 done, 1 failed, 2 bad arguments)."""
+"""Operator commands: `triage-hub stats`, `requeue`, `reap` and `check` — each with --help,
+--json, and exit codes a script can act on (0 done, 1 failed, 2 bad arguments; `check` also
+3, degraded)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import re
 import sys
 from typing import Any
 
-from triage_hub.db import ops, stats
+from triage_hub import check
+from triage_hub.db import claims, ops, outbox, stats
+from triage_hub.db.claims import notify_new_tickets
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
+from triage_hub.settings import Settings
 
-OPERATOR_COMMANDS = ("requeue", "stats")
+OPERATOR_COMMANDS = ("requeue", "stats", "reap", "check")
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -59,8 +63,28 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
     stats.add_argument("--days", type=int, default=30, help="the period (default 30)")
     stats.add_argument("--json", action="store_true", help="the figures as JSON")
 
+    reap = commands.add_parser(
+        "reap",
+        help="one reaper pass: expired leases of tickets and deliveries back to the queue",
+        description="What every replica's reapers do every few seconds, once, now: tickets "
+        "whose claimer stopped answering go back to PENDING (or FAILED after "
+        "TRIAGE_MAX_ATTEMPTS), deliveries whose worker stopped go back to be sent again (or "
+        "are not delivered after TRIAGE_DELIVERY_ATTEMPTS). Leases still running are left.",
+    )
+    reap.add_argument("--json", action="store_true", help="the result as JSON")
 
-async def _requeue(db: Database, args: argparse.Namespace) -> str:
+    checks = commands.add_parser(
+        "check",
+        help="try the database, its schema, the LLM, the mail server and the webhook",
+        description="What /health shows agents, for a shell: each part tried for real, nothing "
+        "changed (the mail server is greeted, not sent to; the webhook gets a HEAD). Exit 0 all "
+        "answer, 1 the desk cannot run (database, schema), 3 it runs degraded (LLM, mail, "
+        "webhook).",
+    )
+    checks.add_argument("--json", action="store_true", help="the report as JSON")
+
+
+async def _requeue(db: Database, args: argparse.Namespace, settings: Settings) -> str:
     statuses = args.status or (["COMPLETED"] if args.engine else ["FAILED"])
     ids = await ops.requeue(db, statuses, args.engine, args.since)
     if args.json:
@@ -69,8 +93,35 @@ async def _requeue(db: Database, args: argparse.Namespace) -> str:
     return f"requeued {len(ids)} {what} ticket{'s' * (len(ids) != 1)}"
 
 
-async def _stats(db: Database, args: argparse.Namespace) -> str:
+async def _reap(db: Database, args: argparse.Namespace, settings: Settings) -> str:
+    tickets = await claims.reap_expired_leases(db, settings.max_attempts)
+    deliveries = await outbox.reap(db, settings.delivery_attempts)
+    if any(status == "PENDING" for _, status in tickets):
+        await notify_new_tickets(db)
+    if any(status == "PENDING" for _, status in deliveries):
+        await outbox.notify_deliveries(db)
+    if args.json:
+        return json.dumps(
+            {
+                "tickets": [{"id": str(i), "status": s} for i, s in tickets],
+                "deliveries": [{"id": str(i), "status": s} for i, s in deliveries],
+            }
+        )
+    return f"reaped {_counted(tickets, 'ticket')}; {_counted(deliveries, 'delivery')}"
+
+
+def _counted(reaped: list[tuple[Any, str]], noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    text = f"{len(reaped)} {noun if len(reaped) == 1 else plural}"
+    if reaped:
+        states = sorted({status for _, status in reaped})
+        text += " (" + ", ".join(f"{sum(s == x for _, s in reaped)} to {x}" for x in states) + ")"
+    return text
+
+
+async def _stats(db: Database, args: argparse.Namespace, settings: Settings) -> str:
     figures: dict[str, Any] = await stats.counts(db)
+    figures["deliveries"] = await ops.delivery_counts(db)
     quality = await stats.quality(db, max(1, args.days) * 86_400)
     figures["outcomes"], figures["failures"] = quality["outcomes"], quality["failures"]
     if args.quality:
@@ -88,11 +139,22 @@ def render_stats(figures: dict[str, Any], days: int) -> str:
     oldest = figures["oldest_pending_seconds"]
     lines.append(f"oldest PENDING: {'none' if oldest is None else f'{oldest:.0f} s ago'}")
     lines += ["", f"the last {days} days, by engine · model · prompt:"]
+    if not figures["outcomes"]:
+        lines.append("  no tickets")
     for row in figures["outcomes"]:
         lines.append(
             f"  {row['engine']} · {row['model']} · {row['prompt_version']}: "
             f"{row['triaged']} triaged, {row['failed']} failed, {row['waiting']} waiting, "
             f"{row['retries']} retries, {row['handbacks']} hand-backs"
+        )
+    if figures["deliveries"]:
+        lines += ["", "deliveries:"]
+    for kind, group in figures["deliveries"].items():
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(group["by_status"].items()))
+        waited = group["oldest_waiting_seconds"]
+        lines.append(
+            f"  {kind}: {counts}"
+            + ("" if waited is None else f"; the oldest undelivered waits {waited:.0f} s")
         )
     if figures["failures"]:
         lines += ["", "why tickets failed:"]
@@ -114,19 +176,25 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
 
-COMMANDS = {"requeue": _requeue, "stats": _stats}
+COMMANDS = {"requeue": _requeue, "stats": _stats, "reap": _reap}
 
 
-async def _with_database(url: str, args: argparse.Namespace) -> str:
+async def _with_database(settings: Settings, url: str, args: argparse.Namespace) -> str:
     await apply_schema(url)
     pool = await open_pool(url, 2, 3)
     try:
-        return await COMMANDS[args.command](Database(pool), args)
+        return await COMMANDS[args.command](Database(pool), args, settings)
     finally:
         await pool.close()
 
 
-def operator_command(url: str, args: argparse.Namespace) -> None:
-    """Run one operator command against the database; its result on stdout."""
-    print(asyncio.run(_with_database(url, args)))
+def operator_command(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    """Run one operator command; its result on stdout, its exit code returned."""
+    if args.command == "check":  # reads only: never migrates, and reports a database down
+        checks = asyncio.run(check.run_checks(settings, url))
+        output, code = check.render(checks, args.json), check.exit_code(checks)
+    else:
+        output, code = asyncio.run(_with_database(settings, url, args)), 0
+    print(output)
     sys.stdout.flush()
+    return code

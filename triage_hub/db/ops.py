@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
 
 from triage_hub.db.claims import notify_new_tickets
 from triage_hub.db.pool import Database
@@ -19,3 +23,25 @@ async def requeue(
     if rows:
         await notify_new_tickets(db)
     return [row["id"] for row in rows]
+
+
+async def delivery_counts(db: Database) -> dict[str, Any]:
+    """The outbox by kind and status, and the age of the oldest row not yet delivered."""
+    figures: dict[str, Any] = {}
+    for row in await db.fetch(SQL["delivery_counts"]):
+        kind = figures.setdefault(row["kind"], {"by_status": {}, "oldest_waiting_seconds": None})
+        kind["by_status"][row["status"]] = row["deliveries"]
+        if row["status"] in ("PENDING", "SENDING"):
+            age = float(row["oldest_age"])
+            oldest = kind["oldest_waiting_seconds"]
+            kind["oldest_waiting_seconds"] = age if oldest is None else max(oldest, age)
+    return figures
+
+
+async def schema_info(db: Database) -> tuple[str, datetime] | None:
+    """The digest of the schema applied last and when; None before the first migration."""
+    try:
+        row = await db.fetchrow(SQL["schema_info"])
+    except asyncpg.UndefinedTableError:
+        return None
+    return None if row is None else (row["digest"], row["applied_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from importlib.resources import files
 
@@ -18,6 +19,11 @@ def schema_sql() -> str:
     return files("triage_hub").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
+def schema_digest() -> str:
+    """What identifies this build's schema (kept in schema_info once applied)."""
+    return hashlib.sha256(schema_sql().encode()).hexdigest()[:16]
+
+
 async def apply_schema(dsn: str) -> None:
     """Run schema.sql on its own connection while holding the schema advisory lock."""
     # Its own connection: a session advisory lock must not leak into a pooled connection.
@@ -26,6 +32,11 @@ async def apply_schema(dsn: str) -> None:
         await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
         try:
             await conn.execute(schema_sql())
+            await conn.execute(
+                """INSERT INTO schema_info (id, digest) VALUES (1, $1)
+                   ON CONFLICT (id) DO UPDATE SET digest = $1, applied_at = now()""",
+                schema_digest(),
+            )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
     finally:

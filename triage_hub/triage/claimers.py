@@ -197,7 +197,7 @@ class ClaimerPool:
 
         self.drafts.started(claim.ticket_id)
         try:
-            async with lease.held(self.db, claim, self.settings.lease_seconds):
+            async with self._lease(claim):
                 answer = await engine.triage(claim.user_message, collect)
         except LeaseLost:
             log.warning("ticket %s: lease lost mid-call; dropping the answer", claim.ticket_id)
@@ -228,7 +228,7 @@ class ClaimerPool:
         if answer.confidence or judge is None:
             return answer
         agreement = await judge(claim.user_message, answer.output)
-        return dataclasses.replace(answer, confidence=agreement)
+        return dataclasses.replace(answer, confidence=agreement) if agreement else answer
 
     async def _no_answer(
         self, claim: Claim, permit: Permit, error: LLMUnavailable, raw: str | None
@@ -251,8 +251,14 @@ class ClaimerPool:
         assert self.engines.builtin is not None
         log.info("ticket %s: the LLM gave no answer (%s); the built-in engine triages it",
                  claim.ticket_id, error.message)  # fmt: skip
-        async with lease.held(self.db, claim, self.settings.lease_seconds):
+        async with self._lease(claim):
             return await self.engines.builtin.triage(claim.user_message)
+
+    def _lease(self, claim: Claim) -> contextlib.AbstractAsyncContextManager[None]:
+        seconds = self.settings.lease_seconds
+        return lease.held(
+            lambda: claims.renew_lease(self.db, claim, seconds), seconds, str(claim.ticket_id)
+        )
 
     def _log_llm_down(self, error: LLMUnavailable, opened: bool) -> None:
         if error.model_missing and not self._missing_model_logged:

@@ -7,9 +7,18 @@ from typing import Any
 from aiohttp import web
 
 from triage_hub import __version__
+from triage_hub.db.schema import schema_digest
 from triage_hub.engines.ollama import LLMReport
 from triage_hub.errors import DatabaseUnavailable
-from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_STATUS, SETTINGS, SUPERVISOR
+from triage_hub.keys import (
+    BREAKER,
+    CLAIMERS,
+    DATABASE,
+    DELIVERIES,
+    LLM_STATUS,
+    SETTINGS,
+    SUPERVISOR,
+)
 from triage_hub.routing import Access, Endpoint
 from triage_hub.web.auth import principal
 from triage_hub.web.responses import json_response
@@ -27,6 +36,7 @@ def _details(app: web.Application, llm: LLMReport) -> dict[str, Any]:
     supervisor, breaker = app[SUPERVISOR], app[BREAKER]
     return {
         "version": __version__,
+        "schema": schema_digest(),
         "llm": llm.model_dump(),
         "claimers": {
             "configured": app[SETTINGS].claimers,
@@ -35,6 +45,7 @@ def _details(app: web.Application, llm: LLMReport) -> dict[str, Any]:
             "paused": breaker.is_open,
             "last_error": breaker.last_error,
         },
+        "deliveries": sorted(app[DELIVERIES].senders),  # what the outbox sends: email, webhook
         "background": {
             kind: {
                 "configured": supervisor.configured(kind),

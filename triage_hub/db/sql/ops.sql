@@ -12,3 +12,15 @@ WHERE status = ANY($1::text[]) AND status IN ('FAILED', 'COMPLETED')
   AND ($2::text IS NULL OR engine = $2)
   AND ($3::float8 IS NULL OR updated_at >= now() - make_interval(secs => $3))
 RETURNING id;
+
+-- name: delivery_counts
+-- The outbox by kind and status, and how long the oldest undelivered row of each has waited
+-- (seconds): what `triage-hub stats` says about replies on their way.
+SELECT kind, status, count(*) AS deliveries,
+       extract(epoch FROM now() - min(created_at)) AS oldest_age
+FROM deliveries
+GROUP BY kind, status;
+
+-- name: schema_info
+-- Which schema.sql was applied last, and when (`triage-hub check`).
+SELECT digest, applied_at FROM schema_info WHERE id = 1;

@@ -100,8 +100,11 @@ class BuiltinEngine:
         )
 
     async def agreement(self, ticket_text: str, output: TriageOutput) -> dict[str, float]:
-        """How likely this engine finds another engine's triage (see BuiltinTriage.agreement)."""
-        model = await self.model()
+        """How likely this engine finds another engine's triage (see BuiltinTriage.agreement);
+        nothing while it is still being trained: an answer never waits for its confidence."""
+        model = self._model
+        if model is None:
+            return {}
         return await asyncio.to_thread(
             model.agreement, ticket_text, output.category, output.urgency, output.sentiment
         )
