@@ -25,5 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check triage_hub tests bench
 	$(BIN)/mypy
 
+# Every bench script in turn and one table of their figures (bench/run_all.py, ~25 min);
+# QUICK=1: about a minute, small tables and short runs.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(if $(filter-out 0,$(QUICK)),--quick)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

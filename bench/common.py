@@ -37,6 +37,8 @@ PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 POST_TICKET_LUA = BENCH_DIR / "post_ticket.lua"
 WRK_THREADS = 2
 WRK_TIMEOUT_S = 10  # wrk leaves slower answers out of its latencies and counts them as errors
+# How long a load run waits for other work on the machine to calm down (--quiet-wait).
+QUIET_WAIT_S = 30.0
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _PERCENTILE = re.compile(r"^\s*(50|75|90|99(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 
@@ -290,13 +292,15 @@ def busy_fraction(window_s: float = 1.0) -> float:
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
-def wait_for_quiet(max_busy: float = 0.15, max_wait_s: float = 60.0) -> float:
-    """Wait until other work on the machine leaves the CPUs idle; return the last busy fraction.
+def wait_for_quiet(max_busy: float = 0.15, max_wait_s: float | None = None) -> float:
+    """Wait (up to max_wait_s, QUIET_WAIT_S unless given) until other work on the machine leaves
+    the CPUs idle; return the last busy fraction.
 
     Other people's tests share these 2 cores; a run started during one of them is not comparable.
     """
-    deadline = time.monotonic() + max_wait_s
-    busy = busy_fraction()
+    wait = QUIET_WAIT_S if max_wait_s is None else max_wait_s
+    deadline = time.monotonic() + wait
+    busy = busy_fraction(1.0 if wait > 0 else 0.25)  # not waiting: a shorter look suffices
     while busy > max_busy and time.monotonic() < deadline:
         busy = busy_fraction()
     return busy
@@ -456,9 +460,9 @@ def measure(
     databases: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
 ) -> WrkResult:
-    """run_wrk once the machine is quiet (up to 30 s of waiting), noting how busy it was
+    """run_wrk once the machine is quiet (up to QUIET_WAIT_S of waiting), noting how busy it was
     before and how much CPU other work (outside this bench and `databases`) took during it."""
-    busy = wait_for_quiet(max_wait_s=30.0)
+    busy = wait_for_quiet()
     other = OtherWork(databases)
     result = run_wrk(url, connections, duration, script, headers)
     result.busy_before = busy

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, figures
+from bench.figures import Figure
 
 DATABASES = {"ours": "bench_intake_ours", "reference": "bench_intake_reference"}
 PGBENCH_DATABASE = "bench_intake_pgbench"
@@ -94,12 +95,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per app")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench ceiling")
+    figures.add_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     """Run the comparison and print the tables."""
     args = parse_args()
+    figures.configure(args)
     pgbench = None if args.no_pgbench else find_pgbench()
     print("## POST /tickets: triage-hub vs the reference app\n")
     print(common.machine())
@@ -142,7 +145,7 @@ def main() -> None:
                         label = f"round {round_no} {app:>9} c={connections:<3}"
                         print(common.progress(label, result), flush=True)
                 if pgbench:
-                    common.wait_for_quiet(max_wait_s=30.0)
+                    common.wait_for_quiet()
                     run = run_pgbench(pgbench, pgbench_url, 16, args.duration)
                     pgbench_results.append(run)
                     print(f"round {round_no}   pgbench c=16  {run.tps:>8.0f} TPS", flush=True)
@@ -157,6 +160,51 @@ def main() -> None:
     print(f"\n(total {time.monotonic() - started:.0f}s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})\n")  # fmt: skip
     report(args, results, pgbench_results, answered, rows, problems)
+    figures.write(args.figures, headline(args, results, pgbench_results))
+
+
+def headline(
+    args: argparse.Namespace,
+    results: dict[tuple[str, int], list[common.WrkResult]],
+    pgbench_results: list[PgbenchResult],
+) -> list[Figure]:
+    """The figures for `make bench`: the two targets, and ours against pgbench's ceiling."""
+    summaries = {key: common.summarize(runs) for key, runs in results.items()}
+    low, high = min(args.connections), max(args.connections)
+    ours_low, reference_low = summaries[("ours", low)], summaries[("reference", low)]
+    ours_high, reference_high = summaries[("ours", high)], summaries[("reference", high)]
+    found = [
+        Figure(
+            f"POST /tickets p99, {low} connections",
+            ours_low.p99,
+            "ms",
+            target=P99_TARGET_MS,
+            anchor=reference_low.p99,
+            anchor_label="the reference app, same run",
+        ),
+        Figure(
+            f"POST /tickets requests/s, {high} connections",
+            ours_high.requests_per_s,
+            "req/s",
+            target=RATIO_TARGET * reference_high.requests_per_s,
+            lower_is_better=False,
+            target_note=f"{RATIO_TARGET:g} × the reference",
+            anchor=reference_high.requests_per_s,
+            anchor_label="the reference app, same run",
+        ),
+    ]
+    if pgbench_results:
+        found.append(
+            Figure(
+                f"POST /tickets requests/s, {low} connections",
+                ours_low.requests_per_s,
+                "req/s",
+                lower_is_better=False,
+                anchor=statistics.median(r.tps for r in pgbench_results),
+                anchor_label="pgbench, the same INSERT, 16 clients (ceiling)",
+            )
+        )
+    return found
 
 
 def report(

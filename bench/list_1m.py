@@ -22,7 +22,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, figures
+from bench.figures import Figure
 
 DATABASE = "bench_list_1m"
 CONNECTIONS = 16
@@ -156,12 +157,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--crowd-duration", type=int, default=10, help="seconds of the crowd case (0: skip it)"
     )
+    parser.add_argument(
+        "--paths", nargs="+", default=None, help="load only these URLs (`urgent`: the urgent list)"
+    )
+    parser.add_argument("--alone", type=int, default=300, help="requests one at a time per URL")
+    figures.add_arguments(parser)
     return parser.parse_args()
 
 
-def crowd_case(server: common.Server, duration: int) -> list[list[object]]:
+def crowd_case(
+    server: common.Server, duration: int
+) -> tuple[list[list[object]], list[common.WrkResult]]:
     """CROWD connections of urgent lists and CROWD_INTAKE of POST /tickets at once: what each
-    got, and the log lines the run added. Rows of the table it prints."""
+    got, and the log lines the run added. Rows of the table it prints, and the two runs."""
     log_before = server.log_text()
     with ThreadPoolExecutor(2) as runner:
         lists = runner.submit(
@@ -191,7 +199,7 @@ def crowd_case(server: common.Server, duration: int) -> list[list[object]]:
         )
     unavailable, busy = added.count("database unavailable"), added.count("database busy")
     rows.append([f"log lines: {unavailable} `database unavailable`, {busy} `database busy`"])
-    return rows
+    return rows, [result for _, result in results]
 
 
 def prepare_database(args: argparse.Namespace) -> str:
@@ -208,6 +216,7 @@ def prepare_database(args: argparse.Namespace) -> str:
 def main() -> None:
     """Seed, load each URL, print the table."""
     args = parse_args()
+    figures.configure(args)
     print(f"## GET /tickets with {args.rows:,} tickets\n")
     print(common.machine())
     print(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -217,7 +226,10 @@ def main() -> None:
     )
     url = prepare_database(args)
     paths = ["/tickets", *URGENT_PATHS] if args.urgent_only else [*PATHS, *URGENT_PATHS]
+    if args.paths:
+        paths = [URGENT if path == "urgent" else path for path in args.paths]
     crowd: list[list[object]] = []
+    crowd_results: list[common.WrkResult] = []
     results: dict[str, list[common.WrkResult]] = {}
     pages: dict[str, str] = {}
     alone: dict[str, list[float]] = {}
@@ -228,9 +240,9 @@ def main() -> None:
                 common.run_wrk(
                     server.base_url + path, CONNECTIONS, args.warmup, headers=common.AGENT
                 )
-                common.wait_for_quiet(max_wait_s=30.0)
+                common.wait_for_quiet()
                 alone[path] = common.one_at_a_time(
-                    server.base_url + path, 300, 5.0, headers=common.AGENT
+                    server.base_url + path, args.alone, 5.0, headers=common.AGENT
                 )
             for round_no in range(1, args.rounds + 1):
                 for path in paths:
@@ -244,8 +256,8 @@ def main() -> None:
                     results.setdefault(path, []).append(result)
                     print(common.progress(f"round {round_no} {path:<26}", result), flush=True)
             if args.crowd_duration > 0:  # last: its intake adds tickets
-                common.wait_for_quiet(max_wait_s=30.0)
-                crowd = crowd_case(server, args.crowd_duration)
+                common.wait_for_quiet()
+                crowd, crowd_results = crowd_case(server, args.crowd_duration)
             problems = server.problems()
     finally:
         if not args.keep:
@@ -287,6 +299,53 @@ def main() -> None:
         print(common.markdown_table(header, crowd[:-1]))
         print(f"\n{crowd[-1][0]}")
     print(f"\n{len(problems)} warning/error lines in the server log.")
+    figures.write(args.figures, headline(args, results, alone, crowd_results))
+
+
+def headline(
+    args: argparse.Namespace,
+    results: dict[str, list[common.WrkResult]],
+    alone: dict[str, list[float]],
+    crowd: list[common.WrkResult],
+) -> list[Figure]:
+    """The figures for `make bench`: the first page, the urgent list, intake in the crowd."""
+    found = []
+    newest = common.summarize(results["/tickets"]).p99 if "/tickets" in results else None
+    if newest is not None:
+        found.append(
+            Figure(
+                f"GET /tickets p99, {CONNECTIONS} connections, {args.rows:,} tickets",
+                newest,
+                "ms",
+                target=P99_TARGET_MS,
+                anchor=common.percentile(alone["/tickets"], 99),
+                anchor_label="one client at a time, same run",
+            )
+        )
+    if URGENT in results:
+        found.append(
+            Figure(
+                f"GET the urgent list p99, {CONNECTIONS} connections",
+                common.summarize(results[URGENT]).p99,
+                "ms",
+                target=P99_TARGET_MS,
+                anchor=newest,
+                anchor_label="GET /tickets (newest first), same run" if newest else "",
+            )
+        )
+    if crowd:
+        intake = crowd[1]  # the urgent lists are crowd[0]
+        found.append(
+            Figure(
+                f"POST /tickets refused while {CROWD} urgent lists run",
+                intake.non_2xx + intake.socket_errors,
+                "answers",
+                target=0,
+                anchor=intake.requests,
+                anchor_label="POST /tickets answered in the crowd case",
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

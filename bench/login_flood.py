@@ -28,9 +28,13 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, figures
+from bench.figures import Figure
 
 DATABASE = "bench_login_flood"
+# Before issue 9's fixes, 150 requests at 50 (BENCHMARKS.md, "Floods of logins"): the real
+# login's seconds (the faster of two runs) and the peak MB, per flood.
+BEFORE = {"/setup": (9.5, 453.0), "/login": (6.4, 453.0)}
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -84,7 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--concurrency", type=int, default=50)
+    figures.add_arguments(parser)
     args = parser.parse_args()
+    figures.configure(args)
+    found: list[Figure] = []
     url = common.create_database(DATABASE)
     setup_form = {"token": "guessed", "name": "mallory", "password": "p" * 12, "confirm": "p" * 12}
     floods = {
@@ -105,6 +112,27 @@ def main() -> None:
                     flood(server.base_url, path, forms, args.concurrency)
                 )
                 answers = ", ".join(f"{n}× {s}" for s, n in sorted(statuses.items()))
+                peak = memory_mb(pid, "VmHWM")
+                before_s, before_mb = BEFORE[path]
+                anchor = "before issue 9's fix, 150 at 50 (BENCHMARKS.md)"
+                found.append(
+                    Figure(
+                        f"{label}: a real login meanwhile",
+                        login_s,
+                        "s",
+                        anchor=before_s,
+                        anchor_label=anchor,
+                    )
+                )
+                found.append(
+                    Figure(
+                        f"{label}: the server's peak memory",
+                        peak,
+                        "MB",
+                        anchor=before_mb,
+                        anchor_label=anchor,
+                    )
+                )
                 rows.append(
                     [
                         label,
@@ -113,13 +141,14 @@ def main() -> None:
                         f"{seconds:.2f}",
                         f"{login_s:.2f}",
                         f"{before:.0f}",
-                        f"{memory_mb(pid, 'VmHWM'):.0f}",
+                        f"{peak:.0f}",
                     ]
                 )
     finally:
         common.drop_database(DATABASE)
     header = ["flood", "requests", "answers", "flood s", "real login s", "RSS MB", "peak MB"]
     print(common.markdown_table(header, rows))
+    figures.write(args.figures, found)
 
 
 if __name__ == "__main__":

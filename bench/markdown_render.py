@@ -10,6 +10,7 @@ exited; its 0.1 s start-up included).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import resource
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import figures
+from bench.figures import Figure
 from triage_hub import markdown_pool
 from triage_hub.errors import MarkdownTooComplex, RendererBusy
 from triage_hub.markdown import render_markdown
@@ -66,19 +69,44 @@ async def through_workers(text: str) -> tuple[float, str, float]:
     return wall, outcome, children_cpu() - cpu_before
 
 
-async def main() -> None:
+# What stopping a worker that overran its bound may add to the wait.
+STOP_SECONDS = 0.25
+
+
+async def main(args: argparse.Namespace) -> None:
     """Print the table."""
+    slowest: tuple[float, float, str] = (0.0, 0.0, "")  # in-process s, workers' wall s, name
     print(f"bound: {markdown_pool.RENDER_SECONDS:g} s per render, {markdown_pool.WORKERS} worker")
     print()
     print("| input | chars | in-process (s) | workers: wall (s) | answer | worker CPU (s) |")
     print("| --- | ---: | ---: | ---: | --- | ---: |")
-    for name, text in CASES.items():
+    for name, text in list(CASES.items())[: args.cases]:
         started = time.perf_counter()
         render_markdown(text)
         inline = time.perf_counter() - started
         wall, outcome, cpu = await through_workers(text)
         print(f"| {name} | {len(text)} | {inline:.3f} | {wall:.3f} | {outcome} | {cpu:.2f} |")
+        slowest = max(slowest, (inline, wall, name))
+    inline, wall, name = slowest
+    bound = markdown_pool.RENDER_SECONDS
+    figures.write(
+        args.figures,
+        [
+            Figure(
+                f"/preview's wait for the slowest text in-process ({name})",
+                wall,
+                "s",
+                target=bound + STOP_SECONDS,
+                target_note=f"the {bound:g} s render bound + {STOP_SECONDS:g} s to stop a worker",
+                anchor=inline,
+                anchor_label="rendered in-process, on the event loop (same run)",
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=len(CASES), help="only the first N inputs")
+    figures.add_arguments(parser)
+    asyncio.run(main(parser.parse_args()))

@@ -25,8 +25,12 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, figures
+from bench.figures import Figure
 from tests.fake_ollama import Behaviour, FakeOllama, ticket_text
+
+# PERFORMANCE.md: one row claimed and completed per statement pair, 16 workers, no Python app.
+SQL_CLAIM_COMPLETE_PER_S = 5300.0
 
 
 class FakeInThread:
@@ -109,6 +113,24 @@ async def drain(url: str, count: int, timeout: float) -> float:  # noqa: ASYNC10
         await conn.close()
 
 
+def pickup_figures(how: str, latencies: list[float]) -> list[Figure]:
+    """p50 and p99 of a pickup measurement, against NOTIFY's own latency on an idle server."""
+    return [
+        Figure(
+            f"pickup latency p{pct}, {how}",
+            value,
+            "ms",
+            target=target,
+            anchor=notify,
+            anchor_label=f"NOTIFY alone, idle, p{pct} (PERFORMANCE.md)",
+        )
+        for pct, value, target, notify in (
+            (50, statistics.median(latencies), 10.0, 0.5),
+            (99, percentile(latencies, 99), 50.0, 1.1),
+        )
+    ]
+
+
 def pickup_row(how: str, count: int, latencies: list[float]) -> list[object]:
     """A table row for a pickup measurement."""
     p50, p99 = statistics.median(latencies), percentile(latencies, 99)
@@ -129,17 +151,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--slow-tickets", type=int, default=160)
     parser.add_argument("--slow-seconds", type=float, default=4.0)
     parser.add_argument("--slow-claimers", type=int, default=32)
+    figures.add_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     """Run the three measurements and print the table."""
     args = parse_args()
+    figures.configure(args)
     rows: list[list[object]] = []
+    found: list[Figure] = []
     with FakeInThread() as fake:
         with pipeline("bench_pickup", fake.fake, claimers=4) as (server, _):
             pickups = asyncio.run(measure_pickups(server, fake, args.pickups))
         rows.append(pickup_row("same process", args.pickups, pickups))
+        found += pickup_figures("same process", pickups)
         with pipeline("bench_pickup_notify", fake.fake, claimers=4) as (_, url):
             intake_only = common.our_server(url, {"OLLAMA_HOST": fake.fake.url})
             with intake_only as intake:
@@ -148,15 +174,27 @@ def main() -> None:
         rows.append(
             pickup_row("API-only replica → claimer replica, by NOTIFY", args.pickups, pickups)
         )
+        found += pickup_figures("API-only replica → claimer replica", pickups)
 
         with pipeline("bench_throughput", fake.fake, claimers=args.claimers) as (_, url):
             # CPU-bound on 2 shared cores: start when other people's work is quiet, and say
             # when it took CPU during the run anyway.
-            common.wait_for_quiet(max_wait_s=30.0)
+            common.wait_for_quiet()
             other = common.OtherWork(["bench_throughput"])
             seconds = asyncio.run(drain(url, args.tickets, timeout=300))
             other_work = other.fraction()
         rate = args.tickets / seconds
+        found.append(
+            Figure(
+                f"throughput, instant model, {args.claimers} claimers",
+                rate,
+                "tickets/s",
+                target=300,
+                lower_is_better=False,
+                anchor=SQL_CLAIM_COMPLETE_PER_S,
+                anchor_label="claim + complete in SQL alone, 16 workers (PERFORMANCE.md)",
+            )
+        )
         disturbed = f" (other work: {other_work:.0%} of the CPUs)" if other_work > 0.05 else ""
         rows.append(
             [
@@ -173,6 +211,18 @@ def main() -> None:
             seconds = asyncio.run(drain(url, args.slow_tickets, timeout=600))
         rate = args.slow_tickets / seconds
         ideal = args.slow_claimers / args.slow_seconds
+        found.append(
+            Figure(
+                f"throughput, {args.slow_seconds:g} s model, {args.slow_claimers} claimers",
+                rate,
+                "tickets/s",
+                target=0.9 * ideal,
+                lower_is_better=False,
+                target_note="0.9 × ideal",
+                anchor=ideal,
+                anchor_label="ideal: claimers / model seconds",
+            )
+        )
         rows.append(
             [
                 f"throughput, {args.slow_seconds:g} s model ({args.slow_tickets} tickets, "
@@ -185,6 +235,7 @@ def main() -> None:
     print(common.machine())
     print()
     print(common.markdown_table(["measurement", "result", "target", ""], rows))
+    figures.write(args.figures, found)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 
 from tests.serve import ServeProcess
 from triage_hub import cli
-from triage_hub.settings import env_names
+from triage_hub.settings import Settings, env_names
 
 # One bad value for every setting; a new setting must add its own (see the last test).
 BAD_VALUES = {
@@ -46,6 +46,13 @@ BAD_VALUES = {
     "TRIAGE_INTAKE_BURST": "0",
     "TRIAGE_MAX_BACKLOG": "lots",
     "TRIAGE_ALLOWED_HOSTS": "desk.example.com:8080",
+    "TRIAGE_SMTP_URL": "imap://mail.example.com",
+    "TRIAGE_MAIL_FROM": "support at example",
+    "TRIAGE_WEBHOOK_URL": "ftp://hooks.example.com",
+    "TRIAGE_WEBHOOK_SECRET": "short",
+    "TRIAGE_DELIVERY_WORKERS": "-1",
+    "TRIAGE_DELIVERY_ATTEMPTS": "0",
+    "TRIAGE_DELIVERY_BACKOFF_SECONDS": "later",
 }
 
 
@@ -127,3 +134,13 @@ async def test_a_polite_stop_exits_zero(database_url: str, signals: int) -> None
         assert "SIGTERM: stopping" in stderr and "Traceback" not in stderr
     finally:
         await server.close()
+
+
+def test_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    optional = ("TRIAGE_ADMIN_PASSWORD", "TRIAGE_SMTP_URL", "TRIAGE_WEBHOOK_URL", "TRIAGE_CLAIMERS")
+    for name in optional:
+        monkeypatch.setenv(name, "")  # what compose passes for `${NAME:-}`
+    settings = Settings()
+    assert settings.admin_password is None
+    assert settings.smtp_url is None and settings.webhook_url is None
+    assert settings.claimers == Settings.model_fields["claimers"].default

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
@@ -41,6 +41,7 @@ def default_data_dir() -> Path:
 # A host name (RFC 1123 labels) or an IP address to listen on.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DAY = 24 * 3600.0
 
@@ -50,7 +51,9 @@ class Settings(BaseSettings):
 
     # hide_input_in_errors: a bad value may be a password (TRIAGE_ADMIN_PASSWORD, DATABASE_URL).
     # allow_inf_nan: "inf" and "nan" parse as floats, and no timeout or interval means either.
+    # env_ignore_empty: `VAR=` is unset, as compose's `${VAR:-}` passes an optional one.
     model_config = SettingsConfigDict(
+        env_ignore_empty=True,
         populate_by_name=True,
         extra="ignore",
         frozen=True,
@@ -96,6 +99,17 @@ class Settings(BaseSettings):
     intake_burst: int = Field(10, ge=1, le=1_000_000, alias="TRIAGE_INTAKE_BURST")
     max_backlog: int = Field(10_000, ge=0, le=1_000_000_000, alias="TRIAGE_MAX_BACKLOG")
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), alias="TRIAGE_ALLOWED_HOSTS")
+    smtp_url: SecretStr | None = Field(None, alias="TRIAGE_SMTP_URL")
+    mail_from: str | None = Field(None, max_length=254, alias="TRIAGE_MAIL_FROM")
+    webhook_url: str | None = Field(None, max_length=2000, alias="TRIAGE_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(
+        None, min_length=16, max_length=1000, alias="TRIAGE_WEBHOOK_SECRET"
+    )
+    delivery_workers: int = Field(2, ge=0, le=64, alias="TRIAGE_DELIVERY_WORKERS")
+    delivery_attempts: int = Field(8, ge=1, le=100, alias="TRIAGE_DELIVERY_ATTEMPTS")
+    delivery_backoff_seconds: float = Field(
+        30.0, ge=0, le=DAY, alias="TRIAGE_DELIVERY_BACKOFF_SECONDS"
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -126,6 +140,45 @@ class Settings(BaseSettings):
             if not _ALLOWED_HOST.fullmatch(host) and not is_ip_address(host):
                 raise ValueError(f"{host!r} is not a host name, *.domain or IP address (no port)")
         return hosts
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        try:
+            parts.port  # noqa: B018 -- raises on a bad port
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be smtp://user:pass@host:587 (STARTTLS) or smtps://…")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str | None) -> str | None:
+        if value and not _EMAIL.fullmatch(value.strip()):
+            raise ValueError("must be an e-mail address, e.g. support@example.com")
+        return value.strip() if value else None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _deliveries_complete(self) -> Settings:
+        if self.smtp_url is not None and not self.mail_from:
+            raise ValueError("TRIAGE_SMTP_URL needs TRIAGE_MAIL_FROM (the sender's address)")
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("TRIAGE_WEBHOOK_URL needs TRIAGE_WEBHOOK_SECRET (16+ characters)")
+        return self
 
     @field_validator("database_url")
     @classmethod
