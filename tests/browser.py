@@ -153,9 +153,11 @@ async def new_context(
     return context
 
 
-async def open_page(context: BrowserContext, url: str) -> tuple[Page, Watch]:
+async def open_page(
+    context: BrowserContext, url: str, name: str = TEST_AGENT, password: str = TEST_PASSWORD
+) -> tuple[Page, Watch]:
     """A new page at `url`, watched for dialogs and errors from the first moment; an agent page
-    that sends the browser to /login is reached by logging in as the suite's agent."""
+    that sends the browser to /login is reached by logging in (as the suite's agent unless told)."""
     page = await context.new_page()
     watch = Watch(page)
     page.on("console", watch.on_console)
@@ -163,7 +165,7 @@ async def open_page(context: BrowserContext, url: str) -> tuple[Page, Watch]:
     page.on("dialog", watch.on_dialog)
     await page.goto(url)
     if urlsplit(page.url).path == "/login" and urlsplit(url).path != "/login":
-        await log_in(page)
+        await log_in(page, name, password)
         await page.wait_for_url(url)
     return page, watch
 
@@ -216,12 +218,14 @@ async def set_triage(
     draft: str | None = None,
     error: str | None = None,
 ) -> None:
-    """Give a ticket a state and triage straight in the database (the change trigger fires)."""
+    """Give a ticket a state and triage straight in the database, as the AI's own values too
+    (the change trigger fires)."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
             """UPDATE tickets SET status = $2, category = $3, sentiment = $4, urgency = $5,
                    ai_draft = $6, last_error = $7, attempts = GREATEST(attempts, 1),
+                   ai_category = $3, ai_sentiment = $4, ai_urgency = $5,
                    model = CASE WHEN $3::text IS NULL THEN NULL ELSE 'mistral:7b' END,
                    first_token_ms = CASE WHEN $3::text IS NULL THEN NULL ELSE 412 END,
                    total_ms = CASE WHEN $3::text IS NULL THEN NULL ELSE 2380 END,

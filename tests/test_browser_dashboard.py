@@ -261,7 +261,7 @@ async def test_the_page_catches_up_after_the_event_stream_drops(
         await watch.assert_clean()
 
 
-async def test_the_keyboard_moves_opens_closes_and_resolves(
+async def test_the_keyboard_moves_opens_closes_and_resolves_deliberately(
     database_url: str, aiohttp_server: Server
 ) -> None:
     oldest, middle, newest = await insert_tickets(database_url, 3, "COMPLETED")
@@ -296,28 +296,36 @@ async def test_the_keyboard_moves_opens_closes_and_resolves(
         assert await focused_ticket(page) == newest
         assert "ticket=" not in page.url
 
-        # `r` resolves when the focus is not in a text field (here: the dialog's close button).
+        # `r` goes to the reply (as in Gmail): no plain key resolves. A `j` or an `r` typed
+        # there is just a letter; Ctrl+Enter resolves, once its undo window has passed, and the
+        # next ticket has the focus, ready for Enter.
         await keyboard.press("j")
         assert await focused_ticket(page) == middle
         await keyboard.press("Enter")
-        await expect(page.locator("#draft")).to_have_value(DRAFT)
-        await keyboard.press("r")
-        await expect(dialog).to_be_hidden()
-        await expect(row(page, middle)).to_have_count(0)
-        await expect(row(page, oldest)).to_be_focused()  # the next ticket, ready for Enter
-
-        # Ctrl+Enter resolves from the reply's textarea; a `j` typed there is just a letter.
-        await keyboard.press("Enter")
         draft = page.locator("#draft")
         await expect(draft).to_have_value(DRAFT)
-        await draft.focus()
+        await keyboard.press("r")
+        await expect(draft).to_be_focused()
         await keyboard.press("End")
-        await keyboard.type(" Kind regards, j")
+        await keyboard.type(" Kind regards, jr")
         await expect(dialog).to_be_visible()
         await keyboard.press("Control+Enter")
+        await expect(dialog.get_by_role("button", name="Undo")).to_be_focused()
         await expect(dialog).to_be_hidden()
-        await expect(row(page, oldest)).to_have_count(0)
-        assert (await fetch_ticket(database_url, oldest))["ai_draft"] == DRAFT + " Kind regards, j"
+        await expect(row(page, middle)).to_have_count(0)
+        await expect(row(page, oldest)).to_be_focused()
+        assert (await fetch_ticket(database_url, middle))["ai_draft"] == DRAFT + " Kind regards, jr"
+
+        # `z` undoes a resolve still waiting: nothing is sent, the reply is back in hand.
+        await keyboard.press("Enter")
+        await expect(draft).to_have_value(DRAFT)
+        await keyboard.press("r")
+        await keyboard.press("Control+Enter")
+        await expect(dialog.get_by_role("button", name="Undo")).to_be_focused()
+        await keyboard.press("z")
+        await expect(dialog.locator(".toast")).to_have_text(re.compile("Not resolved"))
+        await expect(draft).to_be_focused()
+        await expect(dialog).to_be_visible()  # (test_browser_agent_desk.py waits out the window)
         await watch.assert_clean()
 
 

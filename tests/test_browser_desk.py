@@ -293,7 +293,7 @@ async def test_resolve_says_why_it_waits_and_every_action_says_how_it_went(
     async with launch_browser() as browser:
         context = await new_context(browser)
         page, watch = await open_page(context, f"{base}/dashboard")
-        watch.allow(r"status of 409")  # the refused resolve below
+        watch.allow(r"status of 412")  # the refused resolve below: the ticket changed since
         resolve = page.get_by_role("button", name="Resolve")
         reason = page.locator("#resolve-reason")
         dialog = page.locator("dialog.detail")

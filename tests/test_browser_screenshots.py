@@ -6,14 +6,17 @@ cannot: nothing is wider than the screen, and every control has a name.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import Page, Route, expect
 
+from tests.auth import seed_accounts
 from tests.browser import (
     DESKTOP,
     PHONE,
     Server,
+    base_url,
     insert_ticket,
     launch_browser,
     new_context,
@@ -22,6 +25,9 @@ from tests.browser import (
     serve,
     set_triage,
 )
+from tests.conftest import engine_settings
+from tests.fake_ollama import Behaviour, FakeOllama
+from triage_hub.app import create_app
 
 WIDE = {"width": 1920, "height": 1080}
 
@@ -199,6 +205,11 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
             await expect(page.locator("#ticket-status")).to_be_visible()
             await fits_the_width(page)
             await screenshot(page, f"status-{label}")
+            # The customer's page of the ticket resolved above: the answer, in their time zone.
+            await page.goto(f"{base}/submit/{mine}")
+            await expect(page.locator(".answer .reply-body")).to_contain_text("Here it is")
+            await fits_the_width(page)
+            await screenshot(page, f"status-answered-{label}")
             await watch.assert_clean()
             await context.close()
 
@@ -214,3 +225,97 @@ async def test_screenshots_of_the_pages(database_url: str, aiohttp_server: Serve
         await expect(page.locator("#draft-preview strong")).to_have_text("sorry")
         await screenshot(page, "dashboard-detail-1920", full_page=False)
         await watch.assert_clean()
+
+
+DANA_PASSWORD = "dana's password!"
+
+
+async def test_screenshots_of_the_desk(
+    database_url: str, fake_ollama: FakeOllama, aiohttp_server: Server
+) -> None:
+    """The desk's states (issue 10): corrected fields, who else is there, the saved reply, the
+    undo window, a stale resolve, the search and its empty state, a FAILED ticket in words and
+    a retry's attempt."""
+    await seed_accounts(database_url, "dana", DANA_PASSWORD, "th_dana-s-token-for-screenshots")
+    fake_ollama.behaviour = Behaviour.delayed(30)  # a retried triage runs while we look
+    settings = engine_settings(
+        database_url, fake_ollama, TRIAGE_LLM_TIMEOUT=60, TRIAGE_STALL_SECONDS=60
+    )
+    app = create_app(settings, database_url)
+    base = base_url(await aiohttp_server(app))
+    async with launch_browser() as browser:
+        for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
+            first = await seed(database_url)
+            failed = await insert_ticket(
+                database_url, f"Exports are broken since Monday ({label})."
+            )
+            await set_triage(database_url, failed, status="FAILED",
+                             error="category: Input should be 'Billing', 'Technical' or "
+                             "'Feature Request'; urgency: Field required")  # fmt: skip
+            context = await new_context(browser, viewport)
+            page, watch = await open_page(context, f"{base}/dashboard")
+            watch.allow(r"status of 412")
+            dana_context = await new_context(browser)
+            dana, dana_watch = await open_page(
+                dana_context, f"{base}/dashboard?ticket={first}", "dana", DANA_PASSWORD
+            )
+            await dana.get_by_label("Urgency", exact=True).select_option("Medium")
+            await expect(dana.locator("#note-urgency")).to_contain_text("changed by dana")
+
+            await page.locator(f'a.row-link[data-ticket-id="{first}"]').click()
+            await expect(page.locator("#presence")).to_have_text("dana is viewing")
+            await expect(page.locator("#note-urgency")).to_contain_text("changed by dana")
+            draft = page.locator("#draft")
+            await draft.press("End")
+            await draft.type(" Thanks for your patience!")
+            await expect(page.locator("#save-state")).to_have_text(re.compile("^Saved "))
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"desk-detail-{label}", full_page=False)
+
+            await page.get_by_role("button", name="Resolve").click()
+            await expect(page.locator("dialog .toast-undo")).to_be_visible()
+            await screenshot(page, f"desk-undo-{label}", full_page=False)
+            await dana.get_by_label("Category").select_option("Technical")
+            await expect(page.locator("#stale-notice")).to_be_visible()
+            await page.locator("#stale-notice").scroll_into_view_if_needed()
+            await screenshot(page, f"desk-stale-{label}", full_page=False)
+            await page.get_by_role("button", name="Load the latest values").click()
+            await expect(page.locator("#stale-notice")).to_be_hidden()
+            await page.get_by_role("button", name="Resolve").click()
+            await page.keyboard.press("Escape")  # it goes on: the toast is the page's now
+            await expect(page.locator(".dashboard > .toasts .toast-undo")).to_be_visible()
+            await screenshot(page, f"desk-undo-page-{label}", full_page=False)
+            await page.keyboard.press("z")
+            await expect(page.locator(".dashboard > .toasts .toast-undo")).to_be_hidden()
+            await dana_watch.assert_clean()
+            await dana_context.close()
+
+            search = page.get_by_role("searchbox", name="Search tickets")
+            await search.fill("charged twice")
+            await search.press("Enter")
+            # (one per round: the second also finds the first's)
+            await expect(page.locator("a.row-link")).to_have_count(1 if label == "1280" else 2)
+            await fits_the_width(page)
+            await screenshot(page, f"desk-search-{label}")
+            await search.fill("zebra crossing")
+            await search.press("Enter")
+            await expect(page.locator(".empty")).to_be_visible()
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"desk-search-empty-{label}")
+            await page.get_by_role("button", name="Clear the search").click()
+
+            await page.locator(f'a.row-link[data-ticket-id="{failed}"]').click()
+            await page.get_by_text("What the system recorded").click()
+            await expect(page.locator(".raw-error pre")).to_be_visible()
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"desk-failed-{label}", full_page=False)
+            await page.get_by_role("button", name="Retry triage").click()
+            await expect(page.locator(".retry-status")).to_have_text(
+                re.compile("attempt 1 of 3 running"), timeout=15_000
+            )
+            await screenshot(page, f"desk-retrying-{label}", full_page=False)
+            await page.keyboard.press("Escape")
+            await watch.assert_clean()
+            await context.close()

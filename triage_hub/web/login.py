@@ -271,7 +271,13 @@ async def first_agent(app: web.Application) -> None:
     )
 
 
-_PASSWORD = {"type": "string", "minLength": PASSWORD_MIN_CHARS, "maxLength": PASSWORD_MAX_CHARS}
+_NO_NUL = r"^[^\x00]*$"  # a form field holding NUL is refused (400) before anything is read
+_PASSWORD = {
+    "type": "string",
+    "minLength": PASSWORD_MIN_CHARS,
+    "maxLength": PASSWORD_MAX_CHARS,
+    "pattern": _NO_NUL,
+}
 
 ENDPOINTS = [
     Endpoint(
@@ -355,7 +361,7 @@ ENDPOINTS = [
             "summary": "Create the first agent, and log in",
             "requestBody": form(
                 {
-                    "token": {"type": "string"},
+                    "token": {"type": "string", "pattern": _NO_NUL},
                     "name": {"type": "string", "pattern": f"^{NAME.pattern}$"},
                     "password": _PASSWORD,
                     "confirm": {**_PASSWORD, "description": "the password again"},

@@ -7,7 +7,7 @@ import uuid
 
 from aiohttp import web
 
-from triage_hub.db import desk, tickets
+from triage_hub.db import desk, outbox, tickets
 from triage_hub.db.accounts import Principal
 from triage_hub.errors import NotFound, PreconditionFailed
 from triage_hub.keys import AGENT_READS, DATABASE, INTAKE, NOTIFIER, RECENT_WINDOW, WAKEUP
@@ -42,7 +42,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     """POST /tickets: store the complaint as PENDING and answer at once."""
     await check_intake(request)
     body = await read_json(request, TicketIn)
-    created = await request.app[INTAKE].submit(body.message)
+    created = await request.app[INTAKE].submit(body.message, body.email, body.name)
     location = f"/tickets/{created.ticket_id}"
     return json_response(created, status=201, headers={"Location": location})
 
@@ -104,6 +104,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     target, reader = ticket_id(request), await agent(request)
     ticket = await tickets.get_ticket(request.app[AGENT_READS], target)
     view = await desk.desk_view(request.app[AGENT_READS], target, reader.actor)
+    view["deliveries"] = await outbox.of_ticket(request.app[AGENT_READS], target)
     ticket = Ticket.model_validate({**ticket.model_dump(), **view})
     return json_response(ticket, headers={"ETag": etag(ticket.revision)})
 

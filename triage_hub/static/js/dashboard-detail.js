@@ -1,5 +1,6 @@
-/* The dashboard's ticket dialog: the ticket as the server has it now, the agent's reply (kept per
- * ticket while the page lives), and the actions on it — resolve and retry share one path. */
+/* The dashboard's ticket dialog: the ticket as the server has it now, and the actions on it —
+ * resolve (dashboard-resolve.js) and retry share one path. The triage fields, the reply and who
+ * else is there are their own parts (dashboard-triage.js, -reply.js, -presence.js). */
 (function () {
   "use strict";
 
@@ -17,7 +18,7 @@
       openId: null,
       detailSeq: 0,
       detailTimer: null,
-      edits: {}, // unsent reply edits per ticket id, kept when the dialog closes
+      retried: {}, // ids this page sent back to the model: their attempts are said
     });
 
     return {
@@ -44,7 +45,9 @@
         this.detailLoaded = false;
         this.detailError = "";
         this.actionError = "";
-        this.draftText = inner.edits[id] !== undefined ? inner.edits[id] : "";
+        this.draftText = "";
+        this.resetTriage(id, row);
+        this.resetReplyState();
         this.resetPreviews();
         this.isOpen = true;
         const dialog = this.$refs.dialog;
@@ -77,13 +80,12 @@
         const before = this.detailLoaded ? this.detail.status : ticket.status;
         this.detail = fmt.decorate(ticket);
         this.detailLoaded = true;
+        this.adoptTriage(ticket, result.etag);
+        this.enterTicket(id); // (once the ticket is known to exist; again: nothing)
+        this.seePresence(ticket.presence, result.date);
         if (ticket.status !== "PROCESSING") this.stopStreaming();
-        if (ticket.status === "RESOLVED") {
-          delete inner.edits[id];
-          this.draftText = ticket.ai_draft || "";
-        } else if (inner.edits[id] === undefined) {
-          this.draftText = ticket.ai_draft || "";
-        }
+        if (ticket.status !== "PENDING" && ticket.status !== "PROCESSING") delete inner.retried[id];
+        this.restoreReply(ticket);
         if (this.showsReply()) this.renderPreview();
         if (before !== ticket.status) {
           this.announce("This ticket is now " + fmt.statusLabel(ticket.status));
@@ -101,14 +103,12 @@
       },
       onDialogClose() {
         this.isOpen = false;
+        this.leaveTicket();
         inner.openId = null;
         inner.detailSeq += 1;
         this.resetPreviews();
         this.syncUrl();
         this.restoreFocus();
-      },
-      draftEdited() {
-        if (inner.openId) inner.edits[inner.openId] = this.draftText;
       },
 
       /* ---- what the dialog shows ---- */
@@ -140,11 +140,12 @@
         return this.detail.status !== "RESOLVED";
       },
       resolveDisabled() {
-        return this.busy || !this.canEditDraft() || this.draftText.trim() === "";
+        const blank = this.draftText.trim() === "";
+        return this.busy || !this.canEditDraft() || blank || this.isResolvingOpen();
       },
       // Why Resolve cannot be pressed now, in words (empty when it can, or while it works).
       resolveReason() {
-        if (this.busy || this.detailError) return "";
+        if (this.busy || this.detailError || this.isResolvingOpen()) return "";
         if (!this.detailLoaded) return "Loading the ticket…";
         if (this.isPending() || this.isProcessing()) return "Still being triaged";
         if (this.canEditDraft() && this.draftText.trim() === "") return "Write a reply first";
@@ -154,19 +155,33 @@
         return this.showsResolve() && this.resolveReason() !== "";
       },
 
-      /* ---- actions: resolve and retry ---- */
+      // After a retry from this page: which attempt runs, of how many the server allows.
+      isRetrying() {
+        const status = this.detail.status;
+        return Boolean(inner.retried[inner.openId]) && (status === "PENDING" || status === "PROCESSING");
+      },
+      retryText() {
+        if (this.detail.status === "PENDING") return "Retrying — queued for the model…";
+        return "Retrying — " + this.attemptText() + " running…";
+      },
 
+      /* ---- actions: resolve (its undo window first) and retry ---- */
+
+      // The action's ticket may no longer be the open one (a resolve sent after its dialog closed).
       async runAction(action) {
-        if (this.busy) return;
-        const id = inner.openId;
+        const id = action.id;
+        const shown = () => id === inner.openId;
+        if (shown() && this.busy) return;
         const name = "ticket " + String(id).slice(0, 8);
-        this.busy = true;
-        this.actionError = "";
+        if (shown()) {
+          this.busy = true;
+          this.actionError = "";
+        }
         const result = await TH.request(
           config.api.tickets + "/" + encodeURIComponent(id) + action.path,
-          { method: action.method, json: action.json }
+          { method: action.method, json: action.json, headers: action.headers, keepalive: action.keepalive }
         );
-        this.busy = false;
+        if (shown()) this.busy = false;
         if (result.ok) {
           this.markRow(id, result.body && result.body.ticket);
           action.after.call(this, id);
@@ -174,38 +189,31 @@
           this.toast(action.done.replace("{ticket}", name));
           return;
         }
+        if (action.failed) action.failed.call(this, id, result);
         const reason = TH.describeError(result).join(" ");
         this.toast("Could not " + action.verb + " " + name + ": " + reason, "error");
-        if (id !== inner.openId) return;
+        // Changed since the agent read it, and still open: said in the dialog, with the way to
+        // the latest values. (Resolved meanwhile: said like any refusal; nothing is left to do.)
+        const stale = result.status === 412 && result.body && result.body.status !== "RESOLVED";
+        if (stale) {
+          this.showStale(id, result.body);
+          if (shown()) TH.focusWhenShown(this.$refs.loadLatest);
+          return;
+        }
+        if (!shown()) return;
         this.actionError = reason;
-        if (result.status === 409) this.loadDetail();
-      },
-      resolve() {
-        if (this.resolveDisabled()) return;
-        return this.runAction({
-          path: "/resolve",
-          method: "PUT",
-          json: { ai_draft: this.draftText },
-          verb: "resolve",
-          done: "Resolved {ticket}.",
-          after(id) {
-            delete inner.edits[id];
-            if (id === inner.openId) {
-              inner.refocusAfterLoad = true;
-              this.closeDetail();
-            }
-            this.loadList();
-          },
-        });
+        if (result.status === 409 || result.status === 412) this.loadDetail();
       },
       retry() {
         if (!this.canRetry()) return;
         return this.runAction({
+          id: inner.openId,
           path: "/retry",
           method: "POST",
           verb: "retry",
           done: "Queued {ticket} for another triage.",
           after(id) {
+            inner.retried[id] = true;
             if (id === inner.openId) this.loadDetail();
             this.scheduleRefresh();
           },

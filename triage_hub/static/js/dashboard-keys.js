@@ -1,5 +1,7 @@
 /* The dashboard's keyboard: j/k or the arrows move along the list, Enter opens, Esc closes (the
- * dialog's own), r or Ctrl+Enter resolves; the focus is never taken from where the user put it. */
+ * dialog's own), / goes to the search, r goes to the reply (as in Gmail and Help Scout: no plain
+ * key resolves), Ctrl/Cmd+Enter in the reply resolves, z undoes a resolve still waiting. Keys
+ * never act while the focus is in a text field, and never take the focus elsewhere unasked. */
 (function () {
   "use strict";
 
@@ -34,15 +36,23 @@
         if (event.defaultPrevented || event.isComposing) return;
         const inField = TH.isTextField(event.target);
         const modified = event.ctrlKey || event.metaKey || event.altKey;
+        if (inField || modified) return;
+        if (event.key === "z" && this.resolving) {
+          event.preventDefault();
+          this.undoResolve();
+          return;
+        }
         if (this.isOpen) {
-          if (event.key === "r" && !inField && !modified) {
+          if (event.key === "r" && this.canEditDraft()) {
             event.preventDefault();
-            this.resolve();
+            TH.focusWhenShown(this.$refs.draft);
           }
           return; // Esc is the dialog's own (its cancel event closes it)
         }
-        if (inField || modified) return;
-        if (event.key === "j" || event.key === "ArrowDown") {
+        if (event.key === "/") {
+          event.preventDefault();
+          this.focusSearch();
+        } else if (event.key === "j" || event.key === "ArrowDown") {
           event.preventDefault();
           this.moveCursor(1);
         } else if (event.key === "k" || event.key === "ArrowUp") {

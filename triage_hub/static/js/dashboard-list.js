@@ -70,11 +70,13 @@
         const status = this.statusQuery();
         if (status) params.set("status", status);
         params.set("sort", this.sort);
+        if (this.searchTerm()) params.set("q", this.searchTerm());
         return config.api.tickets + "?" + params.toString();
       },
       // The view lives in the address, so a reload or a shared link shows the same.
       syncUrl() {
         const params = new URLSearchParams();
+        if (this.searchTerm()) params.set("q", this.searchTerm());
         if (this.filter !== "active") params.set("status", this.filter.toLowerCase());
         if (this.sort !== "newest") params.set("sort", this.sort);
         if (this.pageSize !== String(config.page_size)) params.set("limit", this.pageSize);
@@ -216,6 +218,13 @@
         return this.loaded && this.rows.length === 0;
       },
       emptyText() {
+        const term = this.searchTerm();
+        if (term) {
+          let where = "";
+          if (this.filter === "active") where = " among the open tickets";
+          else if (this.filter !== "all") where = " in “" + fmt.statusLabel(this.filter) + "”";
+          return "No tickets match “" + term + "”" + where + ".";
+        }
         return this.filter === "active" ? "No open tickets. All caught up." : "No tickets here.";
       },
       hasListError() {

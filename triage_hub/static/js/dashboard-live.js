@@ -54,6 +54,7 @@
         source.addEventListener("ticket", (event) => this.onTicketEvent(parse(event)));
         source.addEventListener("tickets", () => this.onNewTickets());
         source.addEventListener("draft", (event) => this.onDraftEvent(parse(event)));
+        source.addEventListener("presence", (event) => this.onPresenceEvent(parse(event)));
       },
       liveText() {
         if (this.live === "live") return "Live";
@@ -71,7 +72,9 @@
         if (index !== -1) {
           const row = this.rows[index];
           if (!(change.updated_at && fmt.later(row.updated_at, change.updated_at))) {
-            const sameOrder = this.sort === "newest" || row.urgency === change.urgency;
+            // Most urgent first ranks by urgency, and a FAILED ticket right after High.
+            const failed = (row.status === "FAILED") === (change.status === "FAILED");
+            const sameOrder = this.sort === "newest" || (row.urgency === change.urgency && failed);
             exact = this.matchesFilter(change.status) && sameOrder;
             this.rows[index] = fmt.decorate(
               Object.assign({}, row, {

@@ -1,9 +1,12 @@
 /*
  * The dashboard (/dashboard): one Alpine component made of parts, one file each —
- * dashboard-list.js (the list, its view and pages), dashboard-live.js (the event stream),
- * dashboard-detail.js (the ticket dialog and its actions), dashboard-preview.js (rendered
- * markdown), dashboard-keys.js (the keyboard) and feedback.js (toasts, the tab title,
- * notifications). Each part is `TH.parts.NAME(inner)`: it returns its state and methods, and
+ * dashboard-search.js (the search box), dashboard-list.js (the list, its view and pages),
+ * dashboard-live.js (the event stream), dashboard-detail.js (the ticket dialog and its actions),
+ * dashboard-triage.js (correcting the AI), dashboard-presence.js (who else is there),
+ * dashboard-reply.js (the reply, saved as it is typed), dashboard-resolve.js (resolve, with
+ * undo), dashboard-preview.js (rendered markdown), dashboard-keys.js (the keyboard) and
+ * feedback.js (toasts, the tab title, notifications).
+ * Each part is `TH.parts.NAME(inner)`: it returns its state and methods, and
  * may use any other part's through `this`; `inner` holds plain (non-reactive) state such as
  * timers. A part's `setup` runs on init, in the order below.
  */
@@ -11,7 +14,19 @@
   "use strict";
 
   const TH = window.TriageHub;
-  const PARTS = ["feedback", "list", "live", "detail", "preview", "keys"];
+  const PARTS = [
+    "feedback",
+    "search",
+    "list",
+    "live",
+    "detail",
+    "triage",
+    "presence",
+    "reply",
+    "resolve",
+    "preview",
+    "keys",
+  ];
 
   TH.component("dashboard", function dashboard() {
     const inner = {};

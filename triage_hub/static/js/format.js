@@ -17,6 +17,19 @@
     return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
   };
 
+  // "12:03": a time today, as the agent's clock shows it.
+  fmt.clock = function (iso) {
+    return new Date(iso).toLocaleTimeString(undefined, { timeStyle: "short" });
+  };
+
+  // The server's short explanations ("the model timed out") as a sentence.
+  fmt.sentence = function (text) {
+    const trimmed = String(text || "").trim();
+    if (!trimmed) return "";
+    const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+    return /[.!?…]$/.test(first) ? first : first + ".";
+  };
+
   fmt.ago = function (iso, now) {
     const seconds = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
     if (seconds < 45) return "just now";
@@ -48,11 +61,16 @@
     return labels[status] || status;
   };
 
+  fmt.sentimentWord = function (value) {
+    const found = (TH.config().sentiments || []).find((item) => item.value === value);
+    return found ? found.word : "";
+  };
+
   function sentimentView(value) {
     if (value === null || value === undefined) {
       return { text: "—", cls: "sentiment-none", fill: "fill-0" };
     }
-    const word = value <= 3 ? "angry" : value <= 6 ? "neutral" : "happy";
+    const word = fmt.sentimentWord(value);
     return { text: value + "/10 " + word, cls: "sentiment-" + word, fill: "fill-" + value };
   }
 
@@ -95,6 +113,9 @@
       tokensLabel: tokens(ticket),
       telemetrySummary: telemetry.join(" · "),
       hasLastError: status === "FAILED" && Boolean(ticket.last_error),
+      // In words when the server has them; the raw text is folded away beside them.
+      errorExplained: fmt.sentence(ticket.last_error_explained || ticket.last_error),
+      hasRawError: Boolean(ticket.last_error_explained && ticket.last_error),
     });
   };
 })();

@@ -10,7 +10,8 @@
     return meta ? meta.getAttribute("content") : null;
   }
 
-  // Never throws: a network failure is status 0. `json` is sent as the JSON body.
+  // Never throws: a network failure is status 0. `json` is sent as the JSON body. The answer
+  // carries its ETag and the server's clock (Date) for the pages that need them.
   TH.request = async function (url, options) {
     const init = Object.assign({ headers: {}, cache: "no-store" }, options || {});
     init.headers = Object.assign({ Accept: "application/json" }, init.headers);
@@ -25,11 +26,13 @@
     try {
       response = await fetch(url, init);
     } catch (error) {
-      return { ok: false, status: 0, body: null, retryAfter: null };
+      return { ok: false, status: 0, body: null, retryAfter: null, etag: null, date: null };
     }
     if (response.status === 401 && token) {
       // The session ended (logout elsewhere, timeout, account disabled): log in again, then back.
+      // (What the agent was typing is kept in this browser: the page need not ask first.)
       const here = window.location.pathname + window.location.search;
+      TH.leavingForLogin = true;
       window.location.assign("/login?next=" + encodeURIComponent(here));
     }
     let body = null;
@@ -43,6 +46,8 @@
       status: response.status,
       body: body,
       retryAfter: response.headers.get("Retry-After"),
+      etag: response.headers.get("ETag"),
+      date: response.headers.get("Date"),
     };
   };
 
