@@ -13,7 +13,7 @@ import pytest
 
 from tests.serve import ServeProcess
 from triage_hub import cli
-from triage_hub.settings import Settings, env_names
+from triage_hub.settings import LLMHost, Settings, env_names
 
 # One bad value for every setting; a new setting must add its own (see the last test).
 BAD_VALUES = {
@@ -24,6 +24,7 @@ BAD_VALUES = {
     "OLLAMA_HOST": "ftp://ollama:11434",
     "TRIAGE_MODEL": "mistral 7b",
     "TRIAGE_CLAIMERS": "many",
+    "TRIAGE_LLM_URLS": "http://gpu1:11434=four",
     "TRIAGE_ENGINE": "gpt",
     "TRIAGE_RETRAIN_EVERY": "0",
     "TRIAGE_RETRAIN_MINUTES": "-5",
@@ -144,3 +145,56 @@ def test_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.admin_password is None
     assert settings.smtp_url is None and settings.webhook_url is None
     assert settings.claimers == Settings.model_fields["claimers"].default
+
+
+def test_llm_urls_are_hosts_with_slots_and_claimers_default_to_every_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIAGE_LLM_URLS", " http://gpu1:11434=4, https://gpu2:8000/v1/=16,gpu3 ")
+    monkeypatch.delenv("TRIAGE_CLAIMERS", raising=False)
+    settings = Settings()
+    assert settings.llm_hosts() == (
+        LLMHost("http://gpu1:11434", 4),
+        LLMHost("https://gpu2:8000/v1", 16),
+        LLMHost("gpu3", 1),  # no `=SLOTS`: one call at a time
+    )
+    assert settings.claimers == 21
+    monkeypatch.setenv("TRIAGE_CLAIMERS", "3")  # said: kept, even below the slots
+    assert Settings().claimers == 3
+    monkeypatch.setenv("TRIAGE_CLAIMERS", "0")  # an API-only replica stays one
+    assert Settings().claimers == 0
+
+
+def test_without_llm_urls_the_one_host_is_ollama_host_with_a_slot_per_claimer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("TRIAGE_LLM_URLS", "TRIAGE_CLAIMERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "http://ollama:11434")
+    assert Settings().llm_hosts() == (LLMHost("http://ollama:11434", 4),)
+    monkeypatch.setenv("TRIAGE_CLAIMERS", "0")
+    assert Settings().llm_hosts() == (LLMHost("http://ollama:11434", 1),)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("http://gpu1:11434=0", "whole number from 1 to 256"),
+        ("http://gpu1:11434=1000", "whole number from 1 to 256"),
+        ("http://gpu1:11434=-2", "whole number from 1 to 256"),
+        ("ftp://gpu1:11434=2", "'ftp://gpu1:11434' must be an http:// or https:// URL"),
+        ("http://gpu1:99999=2", "port that is not a number"),
+        (" , ,", "names no server"),
+        ("http://gpu1:11434=2,http://gpu1:11434=4", "names a server twice"),
+    ],
+)
+def test_bad_llm_urls_say_what_is_wrong(
+    value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for other in env_names():
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("TRIAGE_LLM_URLS", value)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["serve"])
+    [line] = str(stopped.value.code).splitlines()[1:]
+    assert line.startswith("  TRIAGE_LLM_URLS: ") and says in line, line

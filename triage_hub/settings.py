@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -44,6 +45,53 @@ _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DAY = 24 * 3600.0
+MAX_SLOTS = 256  # parallel calls to one LLM host; also the most claimers one process runs
+
+
+@dataclass(frozen=True)
+class LLMHost:
+    """One LLM server of TRIAGE_LLM_URLS, and how many calls it runs at once."""
+
+    url: str
+    slots: int
+
+
+def check_http_url(value: str) -> str:
+    """An http:// or https:// URL with a host (and a valid port); `host[:port]` means http."""
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434")
+    return value
+
+
+def parse_llm_urls(text: str) -> tuple[LLMHost, ...]:
+    """`http://gpu1:11434=4,http://gpu2:11434`: URLs, each with its slots (1 when not given)."""
+    hosts: list[LLMHost] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        url, equals, slots_text = entry.rpartition("=")
+        if not equals:
+            url, slots_text = entry, "1"
+        if not slots_text.strip().isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
+            raise ValueError(
+                f"{entry!r}: the slots after `=` must be a whole number from 1 to {MAX_SLOTS}"
+            )
+        try:
+            check_http_url(url.strip())
+        except ValueError as error:
+            raise ValueError(f"{url.strip()!r} {error}") from None
+        hosts.append(LLMHost(url.strip().rstrip("/"), int(slots_text)))
+    if not hosts:
+        raise ValueError("names no server: give `URL=SLOTS,URL=SLOTS`, or leave it unset")
+    urls = [host.url for host in hosts]
+    if len(set(urls)) != len(urls):
+        raise ValueError("names a server twice: give each once, with all its slots")
+    return tuple(hosts)
 
 
 class Settings(BaseSettings):
@@ -67,7 +115,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535, alias="TRIAGE_PORT")
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
     model: str = Field("mistral:7b", min_length=1, max_length=200, alias="TRIAGE_MODEL")
-    claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
+    claimers: int = Field(4, ge=0, le=MAX_SLOTS, alias="TRIAGE_CLAIMERS")
+    # Empty: OLLAMA_HOST with TRIAGE_CLAIMERS slots (see `llm_hosts`).
+    llm_urls: Annotated[tuple[LLMHost, ...], NoDecode] = Field((), alias="TRIAGE_LLM_URLS")
     engine: Literal["auto", "llm", "builtin"] = Field("auto", alias="TRIAGE_ENGINE")
     retrain_every: int = Field(20, ge=1, le=1_000_000, alias="TRIAGE_RETRAIN_EVERY")
     retrain_minutes: float = Field(5.0, ge=0, le=7 * 24 * 60, alias="TRIAGE_RETRAIN_MINUTES")
@@ -122,6 +172,24 @@ class Settings(BaseSettings):
                 if part.strip()
             )
         return value
+
+    @field_validator("llm_urls", mode="before")
+    @classmethod
+    def _split_llm_urls(cls, value: object) -> object:
+        return parse_llm_urls(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _claimers_from_slots(self) -> Settings:
+        """With TRIAGE_LLM_URLS and no TRIAGE_CLAIMERS: one claimer per slot, every slot used."""
+        if self.llm_urls and "claimers" not in self.model_fields_set:
+            total = sum(host.slots for host in self.llm_urls)
+            object.__setattr__(self, "claimers", min(total, MAX_SLOTS))  # frozen: set once here
+        return self
+
+    def llm_hosts(self) -> tuple[LLMHost, ...]:
+        """The LLM servers to spread calls over: TRIAGE_LLM_URLS, else OLLAMA_HOST with a slot
+        per claimer."""
+        return self.llm_urls or (LLMHost(self.ollama_host, max(1, self.claimers)),)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -210,14 +278,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         # Ollama's own client takes `host[:port]` without a scheme too.
-        parts = urlsplit(value if "://" in value else f"http://{value}")
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError("has a port that is not a number from 1 to 65535") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434")
-        return value
+        return check_http_url(value)
 
     @field_validator("model")
     @classmethod
