@@ -31,7 +31,7 @@ from triage_hub.delivery.webhook import WebhookSender
 from triage_hub.delivery.workers import DeliveryPool
 from triage_hub.engines.base import Engine
 from triage_hub.engines.builtin.engine import BuiltinEngine
-from triage_hub.engines.ollama import OllamaEngine, make_client
+from triage_hub.engines.hosts import make_pool
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.keys import (
@@ -45,6 +45,7 @@ from triage_hub.keys import (
     ENGINES,
     EVENT_HUB,
     INTAKE,
+    LLM_POOL,
     LLM_STATUS,
     METRICS,
     NOTIFIER,
@@ -79,19 +80,18 @@ def agents_share(pool_size: int) -> int:
     return max(1, pool_size // 2)
 
 
-def choose_engines(settings: Settings, db: Database) -> EngineChoice:
-    """The engines TRIAGE_ENGINE asks for: the LLM's (one per claimer), the built-in one."""
-
-    def make_llm() -> Engine:
-        return OllamaEngine(
-            settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
-        )
-
+def choose_engines(settings: Settings, db: Database, llm: Engine) -> EngineChoice:
+    """The engines TRIAGE_ENGINE asks for: the LLM's (the pool of hosts, shared by every
+    claimer), the built-in one."""
     if settings.engine == "llm":
-        return EngineChoice("llm", make_llm)
+        return EngineChoice("llm", llm)
     builtin = BuiltinEngine(db, settings.retrain_every, settings.retrain_minutes * 60)
-    llm = make_llm if settings.engine == "auto" else None
-    return EngineChoice(settings.engine, llm, builtin, judge=builtin.agreement)
+    return EngineChoice(
+        settings.engine,
+        llm if settings.engine == "auto" else None,
+        builtin,
+        judge=builtin.agreement,
+    )
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -121,9 +121,10 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BREAKER] = breaker = CircuitBreaker()
     app[EVENT_HUB] = hub = EventHub()
     app[SUPERVISOR] = supervisor = Supervisor(app[METRICS])
-    client = make_client(settings.ollama_host, settings.llm_timeout)
-    app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
-    app[ENGINES] = engines = choose_engines(settings, db)
+    # One pool of LLM hosts for the process: the claimers call it, /health asks it.
+    app[LLM_POOL] = llm = make_pool(settings, app[METRICS])
+    app[LLM_STATUS] = LLMStatus(llm, settings.model)
+    app[ENGINES] = engines = choose_engines(settings, db, llm)
     app[CLAIMERS] = claimers = ClaimerPool(
         settings,
         db,
@@ -176,7 +177,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         hub.close()
         await claimers.stop()
         await supervisor.stop(background)
-        await client.close()  # type: ignore[no-untyped-call]
+        await llm.close()  # after the claimers: none of them calls it any more
 
 
 async def intake_ctx(app: web.Application) -> AsyncIterator[None]:

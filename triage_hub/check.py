@@ -14,7 +14,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import asyncpg
-import ollama
 
 from triage_hub.db import ops
 from triage_hub.db.pool import CONNECTION_ERRORS, Database, create_pool
@@ -22,8 +21,8 @@ from triage_hub.db.schema import schema_digest
 from triage_hub.delivery.base import SendFailed
 from triage_hub.delivery.mail import SmtpServer
 from triage_hub.delivery.webhook import WebhookSender
-from triage_hub.engines.ollama import check_llm
-from triage_hub.settings import Settings
+from triage_hub.engines.hosts import make_host_engine
+from triage_hub.settings import LLMHost, Settings
 
 EXIT_OK, EXIT_DOWN, EXIT_DEGRADED = 0, 1, 3
 DATABASE_TIMEOUT = 10.0
@@ -70,16 +69,25 @@ async def check_database(url: str) -> list[Check]:
     return [database, Check("schema", "ok", f"{digest}, applied {applied_at:%Y-%m-%d %H:%M} UTC")]
 
 
-async def check_llm_host(settings: Settings) -> Check:
-    """Is the LLM there with its model? (Not asked when only the built-in engine triages.)"""
+async def check_llm_hosts(settings: Settings) -> list[Check]:
+    """Is every LLM host there with its model? (Not asked when only the built-in engine
+    triages.) One line per host of TRIAGE_LLM_URLS (else OLLAMA_HOST), all asked at once."""
     if settings.engine == "builtin":
-        return Check("llm", "off", "not used: TRIAGE_ENGINE=builtin")
-    report = await check_llm(
-        ollama.AsyncClient(host=settings.ollama_host), settings.ollama_host, settings.model
-    )
-    if report.reachable and report.model_available:
-        return Check("llm", "ok", f"{report.host} has {report.model}")
-    return Check("llm", "down", f"{report.host}: {report.error}")
+        return [Check("llm", "off", "not used: TRIAGE_ENGINE=builtin")]
+    return list(await asyncio.gather(*(_check_host(settings, h) for h in settings.llm_hosts())))
+
+
+async def _check_host(settings: Settings, host: LLMHost) -> Check:
+    engine = make_host_engine(settings, host.url)
+    try:
+        health = await engine.health()
+    finally:
+        await engine.close()
+    slots = f"{host.slots} slot{'s' if host.slots != 1 else ''}"
+    if health.ready:
+        return Check("llm", "ok", f"{host.url} has {settings.model} ({slots})")
+    error = health.detail.get("error") or "not ready"
+    return Check("llm", "down", f"{host.url}: {error}")
 
 
 async def check_mail(settings: Settings) -> Check:
@@ -106,10 +114,13 @@ async def check_webhook(settings: Settings) -> Check:
 
 async def run_checks(settings: Settings, url: str) -> list[Check]:
     """Every part, tried at once."""
-    database, *others = await asyncio.gather(
-        check_database(url), check_llm_host(settings), check_mail(settings), check_webhook(settings)
+    database, llm, *others = await asyncio.gather(
+        check_database(url),
+        check_llm_hosts(settings),
+        check_mail(settings),
+        check_webhook(settings),
     )
-    return [*database, *others]
+    return [*database, *llm, *others]
 
 
 def exit_code(checks: list[Check]) -> int:

@@ -11,6 +11,7 @@ from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.db.tickets import RecentWindow
 from triage_hub.delivery.workers import DeliveryPool
+from triage_hub.engines.pool import LLMPool
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.metrics import Metrics
@@ -34,6 +35,8 @@ DELIVERY_WAKEUP = web.AppKey("delivery_wakeup", Wakeup)
 DELIVERIES = web.AppKey("deliveries", DeliveryPool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 BREAKER = web.AppKey("breaker", CircuitBreaker)
+# The LLM hosts of TRIAGE_LLM_URLS behind one engine, shared by every claimer.
+LLM_POOL = web.AppKey("llm_pool", LLMPool)
 LLM_STATUS = web.AppKey("llm_status", LLMStatus)
 CLAIMERS = web.AppKey("claimers", ClaimerPool)
 ENGINES = web.AppKey("engines", EngineChoice)

@@ -44,6 +44,56 @@ class Metrics:
             buckets=_LLM_BUCKETS,
             registry=self.registry,
         )
+        # Per LLM host (TRIAGE_LLM_URLS), labelled by its URL.
+        self.llm_host_slots = Gauge(
+            "triage_llm_host_slots",
+            "Calls an LLM host is given at once (its slots in TRIAGE_LLM_URLS).",
+            ["host"],
+            registry=self.registry,
+        )
+        self.llm_host_in_flight = Gauge(
+            "triage_llm_host_in_flight",
+            "Calls to an LLM host in flight now.",
+            ["host"],
+            registry=self.registry,
+        )
+        self.llm_host_up = Gauge(
+            "triage_llm_host_up",
+            "1 while calls go to an LLM host; 0 while its breaker skips it (probed with backoff).",
+            ["host"],
+            registry=self.registry,
+        )
+        self.llm_host_calls = Counter(
+            "triage_llm_host_calls",
+            "Calls sent to an LLM host, answered or not.",
+            ["host"],
+            registry=self.registry,
+        )
+        self.llm_host_errors = Counter(
+            "triage_llm_host_errors",
+            "Calls to an LLM host that gave no answer, by cause (unreachable, busy, timeout, …).",
+            ["host", "cause"],
+            registry=self.registry,
+        )
+        self.llm_host_call_seconds = Histogram(
+            "triage_llm_host_call_seconds",
+            "Duration of the answered calls to an LLM host.",
+            ["host"],
+            buckets=_LLM_BUCKETS,
+            registry=self.registry,
+        )
+        self.llm_host_tokens = Counter(
+            "triage_llm_host_completion_tokens",
+            "Tokens an LLM host generated in its answers (rate() of it: tokens/s).",
+            ["host"],
+            registry=self.registry,
+        )
+        self.llm_host_tokens_per_second = Gauge(
+            "triage_llm_host_tokens_per_second",
+            "Tokens per second of an LLM host's recent answers (a moving average per call).",
+            ["host"],
+            registry=self.registry,
+        )
         self.leases_reaped = Counter(
             "triage_leases_reaped",
             "Expired leases returned by this process's reaper.",

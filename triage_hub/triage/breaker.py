@@ -39,7 +39,10 @@ class CircuitBreaker:
     """Closed: every claimer calls the LLM. Open: claimers wait; after a backoff one claim goes
     ahead as the probe; its success closes the breaker, its failure doubles the backoff."""
 
-    def __init__(self, *, first_delay: float = 1.0, max_delay: float = 30.0) -> None:
+    def __init__(
+        self, *, first_delay: float = 1.0, max_delay: float = 30.0, what: str = "the LLM"
+    ) -> None:
+        self.what = what  # in the log lines: "the LLM", "LLM host http://gpu1:11434"
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.is_open = False
@@ -64,13 +67,30 @@ class CircuitBreaker:
             if permit is not None and not permit.settled:
                 self._settle(permit)
 
+    def try_permit(self) -> Permit | None:
+        """A permit to call now, without waiting: as usual while closed, as the probe when one
+        is due; None while open and not yet due (or someone else probes)."""
+        if not self.is_open:
+            return Permit(probe=False)
+        if not self._probing and time.monotonic() >= self._retry_at:
+            self._probing = True
+            return Permit(probe=True)
+        return None
+
+    @property
+    def probe_due_in(self) -> float:
+        """Seconds until the next probe may go (0 when closed or due now)."""
+        return max(0.0, self._retry_at - time.monotonic()) if self.is_open else 0.0
+
+    def give_back(self, permit: Permit) -> None:
+        """An unused permit, settled without a verdict (a probe that was not made)."""
+        if not permit.settled:
+            self._settle(permit)
+
     async def _acquire(self, stopping: asyncio.Event, fall_back: bool) -> Permit | None:
         while not stopping.is_set():
-            if not self.is_open:
-                return Permit(probe=False)
-            if not self._probing and time.monotonic() >= self._retry_at:
-                self._probing = True
-                return Permit(probe=True)
+            if (permit := self.try_permit()) is not None:
+                return permit
             if fall_back:
                 return Permit(probe=False, fallback=True)
             wait = max(0.01, min(0.25, self._retry_at - time.monotonic()))
@@ -88,7 +108,7 @@ class CircuitBreaker:
         self._settle(permit)
         self._suspects.clear()
         if self.is_open:
-            log.info("the LLM answers again; claims resume")
+            log.info("%s answers again; claims resume", self.what)
         self.is_open = False
         self.last_error = None
         self._delay = self.first_delay
@@ -101,7 +121,9 @@ class CircuitBreaker:
         if permit.probe:
             self._delay = min(self._delay * 2, self.max_delay)
             self._retry_at = time.monotonic() + self._delay
-            log.info("the LLM is still unavailable (%s); next probe in %.1fs", error, self._delay)
+            log.info(
+                "%s is still unavailable (%s); next probe in %.1fs", self.what, error, self._delay
+            )
             return False
         if self.is_open:
             return False

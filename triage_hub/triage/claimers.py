@@ -41,10 +41,11 @@ EngineMode = Literal["auto", "llm", "builtin"]
 class EngineChoice:
     """What triages (TRIAGE_ENGINE): `llm` asks the LLM and waits out its outages; `builtin`
     never asks it; `auto` asks it when it answers, and the built-in engine at once while it
-    does not. `make_llm` makes one LLM engine per claimer (a connection pool each)."""
+    does not. `llm` is shared by every claimer (the pool of LLM hosts, engines/pool.py); who
+    made it closes it, after the claimers have stopped."""
 
     mode: EngineMode
-    make_llm: Callable[[], Engine] | None = None
+    llm: Engine | None = None
     builtin: Engine | None = None
     # How likely a second opinion finds an LLM triage: its confidence when the LLM gives none.
     judge: Callable[[str, TriageOutput], Awaitable[dict[str, float]]] | None = None
@@ -116,23 +117,15 @@ class ClaimerPool:
                 await claims.notify_new_tickets(self.db)
 
     async def _claim_loop(self) -> None:
-        """One claimer, with an LLM engine (so a connection pool) of its own."""
-        # A pool per claimer: on every request and response httpcore walks all the connections
-        # of its pool, and for each idle one all of them again. One pool shared by N claimers
-        # made each call 15-20 % dearer in CPU at 8, 40-55 % at 16.
-        make_llm = self.engines.make_llm
-        llm = make_llm() if make_llm is not None and self.engines.mode != "builtin" else None
-        try:
-            while not self.stopping.is_set():
-                async with self._permit() as permit:
-                    if permit is None:
-                        return
-                    worked = await self._claim_and_triage(llm, permit)
-                if not worked:
-                    await self.wakeup.wait(self.settings.poll_seconds)
-        finally:
-            if llm is not None:
-                await llm.close()
+        """One claimer: claim, triage, store, until stopping."""
+        llm = self.engines.llm if self.engines.mode != "builtin" else None
+        while not self.stopping.is_set():
+            async with self._permit() as permit:
+                if permit is None:
+                    return
+                worked = await self._claim_and_triage(llm, permit)
+            if not worked:
+                await self.wakeup.wait(self.settings.poll_seconds)
 
     @contextlib.asynccontextmanager
     async def _permit(self) -> AsyncIterator[Permit | None]:
@@ -266,7 +259,7 @@ class ClaimerPool:
             log.error(
                 "model %r is not on the Ollama server at %s: run `ollama pull %s`",
                 self.settings.model,
-                self.settings.ollama_host,
+                ", ".join(host.url for host in self.settings.llm_hosts()),
                 self.settings.model,
             )
         elif opened and self.engines.mode == "auto":

@@ -31,13 +31,16 @@ async def _asked_by_agent(request: web.Request) -> bool:
         return False
 
 
-def _details(app: web.Application, llm: LLMReport) -> dict[str, Any]:
+async def _details(app: web.Application, llm: LLMReport) -> dict[str, Any]:
     """What agents see besides the public answer: versions, hosts, errors, the live tasks."""
     supervisor, breaker = app[SUPERVISOR], app[BREAKER]
     return {
         "version": __version__,
         "schema": schema_digest(),
         "llm": llm.model_dump(),
+        # Each LLM host: ready or open (skipped, probed), its slots, calls in flight, calls,
+        # errors, mean call time, tokens/s, and what its last probe found.
+        "llm_hosts": await app[LLM_STATUS].hosts(),
         "claimers": {
             "configured": app[SETTINGS].claimers,
             "live": supervisor.live("claimer"),
@@ -73,7 +76,7 @@ async def health(request: web.Request) -> web.Response:
         "llm": {"reachable": llm.reachable},
     }
     if database_ok and await _asked_by_agent(request):
-        body.update(_details(app, llm))
+        body.update(await _details(app, llm))
     if database_ok:
         return json_response(body)
     return json_response(

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from triage_hub.db.tickets import count_backlog
 from triage_hub.errors import DatabaseUnavailable
-from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, METRICS
+from triage_hub.keys import BREAKER, CLAIMERS, DATABASE, LLM_POOL, METRICS
 from triage_hub.routing import Access, Endpoint
 
 
@@ -17,6 +17,7 @@ async def metrics(request: web.Request) -> web.Response:
     registry = app[METRICS]
     registry.claims_in_flight.set(len(app[CLAIMERS].in_flight))
     registry.llm_paused.set(1 if app[BREAKER].is_open else 0)
+    app[LLM_POOL].publish()
     try:
         for status, count in (await count_backlog(app[DATABASE])).items():
             registry.tickets.labels(status).set(count)

@@ -1,0 +1,21 @@
+"""The engine for one LLM server of the chosen backend, and the pool of them all."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from triage_hub.engines.base import Engine
+from triage_hub.engines.ollama import OllamaEngine
+from triage_hub.engines.pool import LLMPool
+from triage_hub.metrics import Metrics
+from triage_hub.settings import Settings
+
+
+def make_host_engine(settings: Settings, url: str) -> Engine:
+    """An engine talking to the LLM server at `url` (an Ollama today)."""
+    return OllamaEngine(url, settings.model, settings.llm_timeout, settings.stall_seconds)
+
+
+def make_pool(settings: Settings, metrics: Metrics | None = None) -> LLMPool:
+    """Every host of TRIAGE_LLM_URLS (else OLLAMA_HOST), behind one engine."""
+    return LLMPool(settings.llm_hosts(), partial(make_host_engine, settings), metrics=metrics)
