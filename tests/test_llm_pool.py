@@ -8,11 +8,12 @@ import json
 import re
 from typing import Any
 
+import asyncpg
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import StartApp
 from tests.factories import insert_tickets
-from tests.fake_ollama import Behaviour, FakeOllama, ticket_text
+from tests.fake_ollama import Behaviour, ticket_text
 from tests.pool_fakes import llm_urls, pool_settings, running_fakes
 from tests.test_operator_cli import run
 from tests.waiting import wait_for_statuses
@@ -30,8 +31,6 @@ def sample(text: str, name: str, host: str) -> float:
 
 
 async def rows(database_url: str) -> list[dict[str, Any]]:
-    import asyncpg
-
     conn = await asyncpg.connect(database_url)
     try:
         found = await conn.fetch("SELECT status, attempts, handbacks, engine FROM tickets")
