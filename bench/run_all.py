@@ -102,13 +102,13 @@ BENCHES = [
     ),
     Bench("login_flood", "bench/login_flood.py", quick=("--requests", "10", "--concurrency", "5")),
     Bench("markdown", "bench/markdown_render.py", quick=("--cases", "1")),
-    # The LLM pool's bench comes with the LLM backends issue: a script that takes --figures FILE
-    # (bench/figures.py) and, for --quick, whatever makes it short, goes here.
     Bench(
         "llm_pool",
         "bench/llm_pool.py",
-        quick=QUICK_WAIT,
-        pending="bench/llm_pool.py comes with the LLM backends issue",
+        quick=(
+            *("--tickets-per-slot", "4", "--tokens", "20", "--token-ms", "5"),
+            *("--extra-claimers", "0", *QUICK_WAIT),
+        ),
     ),
 ]
 
