@@ -31,9 +31,9 @@ from triage_hub.settings import Settings, env_names
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
-# Documented in CONTRACT.md; settings.py gains them with the LLM backends issue. Until then the
-# app ignores them (unknown variables are not an error).
-COMING = {"TRIAGE_LLM_BACKEND", "TRIAGE_LLM_URLS"}
+# Documented in CONTRACT.md; settings.py gains it with the LLM backends issue. Until then the
+# app ignores it (unknown variables are not an error).
+COMING = {"TRIAGE_LLM_BACKEND"}
 ONE_SHOT = {"ollama-pull", "migrate"}
 OUR_IMAGE = {"migrate", "app"}
 

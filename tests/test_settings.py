@@ -156,13 +156,19 @@ def test_llm_urls_are_hosts_with_slots_and_claimers_default_to_every_slot(
     assert settings.llm_hosts() == (
         LLMHost("http://gpu1:11434", 4),
         LLMHost("https://gpu2:8000/v1", 16),
-        LLMHost("gpu3", 1),  # no `=SLOTS`: one call at a time
+        LLMHost("gpu3", 4),  # no `=SLOTS`: TRIAGE_CLAIMERS's, as OLLAMA_HOST has (default 4)
     )
-    assert settings.claimers == 21
+    assert settings.claimers == 24
     monkeypatch.setenv("TRIAGE_CLAIMERS", "3")  # said: kept, even below the slots
-    assert Settings().claimers == 3
+    assert (Settings().claimers, Settings().llm_hosts()[2]) == (3, LLMHost("gpu3", 3))
     monkeypatch.setenv("TRIAGE_CLAIMERS", "0")  # an API-only replica stays one
-    assert Settings().claimers == 0
+    assert (Settings().claimers, Settings().llm_hosts()[2]) == (0, LLMHost("gpu3", 1))
+    # One URL alone is OLLAMA_HOST by another name: TRIAGE_CLAIMERS calls at once.
+    monkeypatch.setenv("TRIAGE_LLM_URLS", "http://ollama:11434")
+    monkeypatch.setenv("TRIAGE_CLAIMERS", "8")
+    assert Settings().llm_hosts() == (LLMHost("http://ollama:11434", 8),)
+    monkeypatch.delenv("TRIAGE_CLAIMERS")
+    assert (Settings().claimers, Settings().llm_hosts()[0].slots) == (4, 4)
 
 
 def test_without_llm_urls_the_one_host_is_ollama_host_with_a_slot_per_claimer(

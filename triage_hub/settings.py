@@ -69,15 +69,16 @@ def check_http_url(value: str) -> str:
 
 
 def parse_llm_urls(text: str) -> tuple[LLMHost, ...]:
-    """`http://gpu1:11434=4,http://gpu2:11434`: URLs, each with its slots (1 when not given)."""
+    """`http://gpu1:11434=4,http://gpu2:11434`: URLs, each with its slots (0 when not given:
+    the settings then give it TRIAGE_CLAIMERS)."""
     hosts: list[LLMHost] = []
     for entry in (part.strip() for part in text.split(",")):
         if not entry:
             continue
         url, equals, slots_text = entry.rpartition("=")
         if not equals:
-            url, slots_text = entry, "1"
-        if not slots_text.strip().isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
+            url, slots_text = entry, "0"
+        elif not slots_text.strip().isdigit() or not 1 <= int(slots_text) <= MAX_SLOTS:
             raise ValueError(
                 f"{entry!r}: the slots after `=` must be a whole number from 1 to {MAX_SLOTS}"
             )
@@ -180,10 +181,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _claimers_from_slots(self) -> Settings:
-        """With TRIAGE_LLM_URLS and no TRIAGE_CLAIMERS: one claimer per slot, every slot used."""
-        if self.llm_urls and "claimers" not in self.model_fields_set:
-            total = sum(host.slots for host in self.llm_urls)
-            object.__setattr__(self, "claimers", min(total, MAX_SLOTS))  # frozen: set once here
+        """A host of TRIAGE_LLM_URLS without `=SLOTS` has TRIAGE_CLAIMERS slots (as OLLAMA_HOST
+        has); without TRIAGE_CLAIMERS, one claimer per slot, every slot used."""
+        if not self.llm_urls:
+            return self
+        # Frozen: each is set once, here, while the object is being made.
+        unslotted = max(1, self.claimers)
+        hosts = tuple(LLMHost(host.url, host.slots or unslotted) for host in self.llm_urls)
+        object.__setattr__(self, "llm_urls", hosts)
+        if "claimers" not in self.model_fields_set:
+            object.__setattr__(self, "claimers", min(sum(h.slots for h in hosts), MAX_SLOTS))
         return self
 
     def llm_hosts(self) -> tuple[LLMHost, ...]:
