@@ -173,6 +173,14 @@ class LLMPool:
                             return self._seat(host, permit)
                 up = [host for host in candidates if not host.breaker.is_open]
                 if not up:
+                    # Every host is down: this call is the claimers' own probe (their breaker
+                    # lets one through at a time), so probe the host due soonest, now.
+                    for host in sorted(candidates, key=lambda host: host.breaker.probe_due_in):
+                        permit = host.breaker.try_permit(early=True)
+                        if permit is not None and host.free > 0:
+                            return self._seat(host, permit)
+                        if permit is not None:
+                            host.breaker.give_back(permit)
                     raise self._all_down()
                 with_room = [host for host in up if host.free > 0]
                 if with_room:

@@ -67,12 +67,13 @@ class CircuitBreaker:
             if permit is not None and not permit.settled:
                 self._settle(permit)
 
-    def try_permit(self) -> Permit | None:
+    def try_permit(self, *, early: bool = False) -> Permit | None:
         """A permit to call now, without waiting: as usual while closed, as the probe when one
-        is due; None while open and not yet due (or someone else probes)."""
+        is due (`early`: even before its backoff ends); None while open and not yet due, or
+        while someone else probes."""
         if not self.is_open:
             return Permit(probe=False)
-        if not self._probing and time.monotonic() >= self._retry_at:
+        if not self._probing and (early or time.monotonic() >= self._retry_at):
             self._probing = True
             return Permit(probe=True)
         return None
