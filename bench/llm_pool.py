@@ -1,6 +1,6 @@
 """The pool of LLM hosts: does the pipeline keep every server's slots busy?
 
-    .venv/bin/python bench/llm_pool.py [--tickets-per-slot 25] [--tokens 40] [--token-ms 10]
+    .venv/bin/python bench/llm_pool.py [--tickets-per-slot 15] [--tokens 40] [--token-ms 25]
 
 Each LLM server is a fake Ollama with a real server's capacity: `slots` answers at once, each
 `--tokens` tokens streamed `--token-ms` apart (scheduled on the clock, so the delay does not
@@ -183,6 +183,7 @@ class Run:
     handbacks: int
     retried: int  # tickets with more than one attempt
     engines: dict[str, int]
+    after_kill: float | None = None  # tickets/s from the kill to STEADY_TO
 
     @property
     def rate(self) -> float:
@@ -204,6 +205,7 @@ async def drain(url: str, count: int, timeout: float, kill: Any = None) -> Run: 
         await conn.execute("NOTIFY triage_new_tickets")
         marks: dict[float, float] = {}
         killed = kill is None
+        killed_at, done_at_kill = 0.0, 0
         while True:
             done = await conn.fetchval(
                 "SELECT count(*) FROM tickets WHERE status IN ('COMPLETED', 'FAILED')"
@@ -214,7 +216,7 @@ async def drain(url: str, count: int, timeout: float, kill: Any = None) -> Run: 
                     marks.setdefault(mark, now)
             if not killed and done >= count // 2:
                 await asyncio.to_thread(kill)
-                killed = True
+                killed, killed_at, done_at_kill = True, time.monotonic(), done
             if done >= count:
                 break
             if now - started > timeout:
@@ -233,6 +235,9 @@ async def drain(url: str, count: int, timeout: float, kill: Any = None) -> Run: 
         int(handbacks or 0),
         int(retried),
         {str(k): int(v) for k, v in engines.items()},
+        None
+        if kill is None
+        else (STEADY_TO * count - done_at_kill) / (marks[STEADY_TO] - killed_at),
     )
 
 
@@ -256,9 +261,10 @@ def pipeline(
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tickets-per-slot", type=int, default=20, help="tickets per slot")
+    parser.add_argument("--tickets-per-slot", type=int, default=15, help="tickets per slot")
     parser.add_argument("--tokens", type=int, default=40, help="tokens per answer")
-    parser.add_argument("--token-ms", type=float, default=10.0, help="ms between tokens")
+    # 40 tokens/s a stream: a 7B model on one GPU; an answer of 40 tokens then takes 1 s.
+    parser.add_argument("--token-ms", type=float, default=25.0, help="ms between tokens")
     parser.add_argument("--queue", type=int, default=4, help="requests a server queues")
     parser.add_argument(
         "--extra-claimers",
@@ -304,14 +310,17 @@ def main() -> None:
             loop.run(server.stop())
         capacity = sum(s.capacity for s in made)
         ratio = run.rate / capacity
-        if kill:  # the steady state spans both sides of the kill: capacity before and after
-            ratio = run.rate / sum(s.capacity for s in made[:-1])
+        if kill and run.after_kill is not None:  # from the kill on, the survivors' capacity
+            ratio = run.after_kill / sum(s.capacity for s in made[:-1])
         disturbed = f" (other work: {other_work:.0%} of the CPUs)" if other_work > 0.05 else ""
         bounded = all(s.max_active <= s.slots for s in made) and not any(s.refused for s in made)
         failed = run.statuses.get("FAILED", 0)
+        after_kill = ""
+        if kill:
+            after_kill = f"; after the kill {run.after_kill or 0:.1f}/s = {ratio:.3f} of the rest"
         result = (
             f"{run.rate:.1f} tickets/s ÷ {capacity:.1f}/s = {run.rate / capacity:.3f}"
-            f"{f' ({ratio:.2f} of the survivors)' if kill else ''}{disturbed}; "
+            f"{after_kill}{disturbed}; "
             f"max in flight {'/'.join(str(s.max_active) for s in made)}, 503s "
             f"{sum(s.refused for s in made)}; FAILED {failed}, hand-backs {run.handbacks}, "
             f"retried {run.retried}, engines {run.engines}"
