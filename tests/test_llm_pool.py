@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import StartApp
@@ -143,23 +144,30 @@ async def test_a_host_that_comes_back_is_used_again(start_app: StartApp, databas
         assert (await health_hosts(client))[first.url]["state"] == "ready"  # its probe answered
 
 
+@pytest.mark.parametrize("failure", ["invalid_enum", "stall_forever"])
 async def test_a_tickets_own_failure_is_not_the_hosts(
-    start_app: StartApp, database_url: str
+    start_app: StartApp, database_url: str, failure: str
 ) -> None:
     async with running_fakes(2) as fakes:
+        poison = getattr(Behaviour, failure)()
         for fake in fakes:
-            fake.script = lambda body: (
-                Behaviour.invalid_enum() if "poison" in ticket_text(body) else None
-            )
-        client = await start_app(pool_settings(database_url, llm_urls(fakes, [2, 2])))
+            fake.script = lambda body: poison if "poison" in ticket_text(body) else None
+        urls = llm_urls(fakes, [2, 2])
+        client = await start_app(pool_settings(database_url, urls, TRIAGE_STALL_SECONDS=0.3))
         await client.post("/tickets", json={"message": "a poison ticket"})
         await insert_tickets(database_url, 12)
         await wait_for_statuses(database_url, {"COMPLETED"}, 12, timeout=30)
         statuses = await wait_for_statuses(database_url, {"FAILED"}, 1, timeout=30)
         assert sorted(statuses.values()).count("FAILED") == 1
+        calls = sum(len(fake.calls_for("poison")) for fake in fakes)
+        assert calls == 3  # TRIAGE_MAX_ATTEMPTS or TRIAGE_MAX_HANDBACKS: the ticket's own
         hosts = await health_hosts(client)
         assert {host["state"] for host in hosts.values()} == {"ready"}
-        assert sum(host["errors"] for host in hosts.values()) == 0  # it answered, wrongly
+        errors = sum(host["errors"] for host in hosts.values())
+        assert errors == (0 if failure == "invalid_enum" else 3)  # an invalid answer answered
+        metrics = await (await client.get("/metrics")).text()
+        for fake in fakes:
+            assert sample(metrics, "triage_llm_host_up", fake.url) == 1
 
 
 async def test_when_every_host_is_down_the_claimers_pause_and_resume(
