@@ -75,6 +75,9 @@ class PgBouncer:
             "pool_mode = transaction\n"
             f"default_pool_size = {SERVER_POOL_SIZE}\n"
             "max_client_conn = 200\n"
+            # Server sessions it opens carry " - 127.0.0.1:port" after the client's
+            # application_name: tests tell its connections from direct ones by that.
+            "application_name_add_host = 1\n"
             "log_connections = 1\n"
             "log_disconnections = 0\n",
             encoding="utf-8",
@@ -86,7 +89,7 @@ class PgBouncer:
         config = self.write_config()
         argv = [self.binary, str(config)]
         if os.geteuid() == 0:  # "PgBouncer should not run as root": it reads the config, then
-            argv[1:1] = ["-u", _unprivileged_user()]  # switches to this user
+            argv[1:1] = ["-u", _unprivileged_user(self.host)]  # switches to this user
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -127,8 +130,13 @@ class PgBouncer:
         self.process = None
 
 
-def _unprivileged_user() -> str:
-    """Debian's `postgres` user where it exists, else `nobody`."""
+def _unprivileged_user(host: str) -> str:
+    """Who may reach the server: the owner of its socket folder (the embedded PostgreSQL's
+    user), else Debian's `postgres` where it exists, else `nobody`."""
+    if host.startswith("/"):
+        owner = Path(host).owner()
+        if owner != "root":
+            return owner
     for name in ("postgres", "nobody"):
         try:
             pwd.getpwnam(name)
