@@ -18,6 +18,7 @@ from triage_hub.settings import Settings, env_names
 # One bad value for every setting; a new setting must add its own (see the last test).
 BAD_VALUES = {
     "DATABASE_URL": "mysql://root@localhost/db",
+    "DATABASE_LISTEN_URL": "http://db.example.com:5432/triage",
     "TRIAGE_DATA_DIR": "__a_file__",
     "TRIAGE_HOST": "not a host!",
     "TRIAGE_PORT": "70000",
@@ -73,13 +74,37 @@ def test_a_bad_value_is_a_clear_error_naming_the_setting(
     assert message.startswith("triage-hub: invalid configuration:\n")
     [line] = message.splitlines()[1:]
     assert line.startswith(f"  {name}: ")
-    if name in ("TRIAGE_ADMIN_PASSWORD", "DATABASE_URL"):
+    if name in ("TRIAGE_ADMIN_PASSWORD", "DATABASE_URL", "DATABASE_LISTEN_URL"):
         assert value not in message  # it may be a secret
     assert "Traceback" not in message and "pydantic" not in message
 
 
 def test_every_setting_has_a_bad_value_in_this_test() -> None:
     assert sorted(BAD_VALUES) == sorted(env_names())
+
+
+def test_database_listen_url_is_the_direct_connection_beside_pgbouncer() -> None:
+    direct = "postgresql://triage@db:5432/triage"
+    pooled = "postgresql://triage@pgbouncer:6432/triage"
+    alone = Settings.model_validate({"DATABASE_URL": direct})
+    assert not alone.through_pgbouncer and alone.direct_database_url(direct) == direct
+    same = Settings.model_validate({"DATABASE_URL": direct, "DATABASE_LISTEN_URL": direct})
+    assert not same.through_pgbouncer
+    both = Settings.model_validate({"DATABASE_URL": pooled, "DATABASE_LISTEN_URL": direct})
+    assert both.through_pgbouncer and both.direct_database_url(pooled) == direct
+
+
+def test_database_listen_url_without_database_url_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for other in env_names():
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("DATABASE_LISTEN_URL", "postgresql://triage:s3cret@db:5432/triage")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["migrate"])
+    message = str(stopped.value.code)
+    assert "DATABASE_LISTEN_URL needs DATABASE_URL" in message
+    assert "s3cret" not in message and "Traceback" not in message
 
 
 def test_log_levels_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:

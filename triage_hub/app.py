@@ -97,9 +97,20 @@ def choose_engines(settings: Settings, db: Database) -> EngineChoice:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the pool (waiting for the database), apply the schema; close the pool at exit."""
     settings = app[SETTINGS]
-    pool = await open_pool(app[DATABASE_URL], settings.db_pool_size, settings.db_connect_attempts)
+    if settings.through_pgbouncer:
+        log.info(
+            "DATABASE_URL goes through PgBouncer: no prepared statements kept; LISTEN and "
+            "migrations on DATABASE_LISTEN_URL"
+        )
+    pool = await open_pool(
+        app[DATABASE_URL],
+        settings.db_pool_size,
+        settings.db_connect_attempts,
+        pgbouncer=settings.through_pgbouncer,
+    )
     try:
-        await apply_schema(app[DATABASE_URL])
+        # The schema's session advisory lock needs one server connection throughout: direct.
+        await apply_schema(settings.direct_database_url(app[DATABASE_URL]))
         app[DATABASE] = database = Database(pool)
         app[AGENT_READS] = database.share(agents_share(settings.db_pool_size), "agents' reads")
         app[RECENT_WINDOW] = RecentWindow()
@@ -145,7 +156,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery_wakeup.set()
 
     listener = Listener(
-        app[DATABASE_URL],
+        settings.direct_database_url(app[DATABASE_URL]),  # never through PgBouncer
         {
             NEW_TICKETS: new_tickets,
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),

@@ -43,12 +43,12 @@ class Check:
     required: bool = False  # without it the desk cannot run at all
 
 
-async def check_database(url: str) -> list[Check]:
+async def check_database(url: str, pgbouncer: bool = False) -> list[Check]:
     """Connect, and compare the schema applied last with this build's."""
     where = _without_password(url)
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT):
-            pool = await create_pool(url, 1)
+            pool = await create_pool(url, 1, pgbouncer=pgbouncer)
     except REFUSALS as error:
         return [
             Check("database", "down", f"{where}: {type(error).__name__}: {error}"[:300], True),
@@ -107,7 +107,10 @@ async def check_webhook(settings: Settings) -> Check:
 async def run_checks(settings: Settings, url: str) -> list[Check]:
     """Every part, tried at once."""
     database, *others = await asyncio.gather(
-        check_database(url), check_llm_host(settings), check_mail(settings), check_webhook(settings)
+        check_database(url, settings.through_pgbouncer),
+        check_llm_host(settings),
+        check_mail(settings),
+        check_webhook(settings),
     )
     return [*database, *others]
 

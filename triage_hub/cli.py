@@ -120,7 +120,7 @@ def serve(settings: Settings) -> None:
 def migrate(settings: Settings) -> None:
     """Apply schema.sql and exit."""
     with database_url(settings) as url:
-        asyncio.run(apply_schema(url))
+        asyncio.run(apply_schema(settings.direct_database_url(url)))
 
 
 def accounts(settings: Settings, args: argparse.Namespace) -> None:
@@ -128,7 +128,7 @@ def accounts(settings: Settings, args: argparse.Namespace) -> None:
     logging.getLogger("triage_hub.db.schema").setLevel(logging.WARNING)
     with database_url(settings) as url:
         try:
-            print(asyncio.run(run_account_command(url, args)))
+            print(asyncio.run(run_account_command(settings, url, args)))
         except CommandFailed as error:
             sys.exit(f"triage-hub {args.command} {args.action}: {error}")
 

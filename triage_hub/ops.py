@@ -180,8 +180,8 @@ COMMANDS = {"requeue": _requeue, "stats": _stats, "reap": _reap}
 
 
 async def _with_database(settings: Settings, url: str, args: argparse.Namespace) -> str:
-    await apply_schema(url)
-    pool = await open_pool(url, 2, 3)
+    await apply_schema(settings.direct_database_url(url))
+    pool = await open_pool(url, 2, 3, pgbouncer=settings.through_pgbouncer)
     try:
         return await COMMANDS[args.command](Database(pool), args, settings)
     finally:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
+    # Set (and not DATABASE_URL itself): DATABASE_URL goes through a transaction-mode pooler
+    # such as PgBouncer, and this one reaches PostgreSQL directly (see direct_database_url).
+    database_listen_url: str | None = Field(None, alias="DATABASE_LISTEN_URL")
     data_dir: Path = Field(default_factory=default_data_dir, alias="TRIAGE_DATA_DIR")
     host: str = Field("127.0.0.1", alias="TRIAGE_HOST")
     port: int = Field(8080, ge=0, le=65535, alias="TRIAGE_PORT")
@@ -180,7 +183,24 @@ class Settings(BaseSettings):
             raise ValueError("TRIAGE_WEBHOOK_URL needs TRIAGE_WEBHOOK_SECRET (16+ characters)")
         return self
 
-    @field_validator("database_url")
+    @model_validator(mode="after")
+    def _listen_url_beside_database_url(self) -> Settings:
+        if self.database_listen_url and not self.database_url:
+            raise ValueError("DATABASE_LISTEN_URL needs DATABASE_URL (the pooled connection)")
+        return self
+
+    @property
+    def through_pgbouncer(self) -> bool:
+        """DATABASE_URL goes through PgBouncer (transaction mode): DATABASE_LISTEN_URL names
+        another, direct connection."""
+        return bool(self.database_listen_url) and self.database_listen_url != self.database_url
+
+    def direct_database_url(self, database_url: str) -> str:
+        """Where LISTEN and the schema's session advisory lock go: DATABASE_LISTEN_URL, else
+        `database_url` (DATABASE_URL or the embedded PostgreSQL's)."""
+        return self.database_listen_url or database_url
+
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if not value:
