@@ -20,6 +20,7 @@ from triage_hub.evalcmd import eval_command
 from triage_hub.logs import setup_logging
 from triage_hub.ops import OPERATOR_COMMANDS, add_operator_commands, operator_command
 from triage_hub.settings import Settings, describe_invalid_settings
+from triage_hub.web.request_id import ACCESS_LOGGER
 
 log = logging.getLogger("triage_hub")
 
@@ -72,7 +73,8 @@ async def serve_until_stopped(app: web.Application, settings: Settings) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
-    access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+    # The app's AccessLog writes DEBUG lines only (TRIAGE_LOG_LEVEL=DEBUG).
+    access_log = logging.getLogger(ACCESS_LOGGER)
     runner = web.AppRunner(
         app, access_log=access_log, shutdown_timeout=settings.shutdown_grace_seconds
     )
