@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 LogFormat = Literal["text", "json"]
 
@@ -28,6 +30,21 @@ CONTEXT: dict[str, ContextVar[str | None]] = {
 }
 # How the text format names them, after the message: `request=… ticket=… delivery=…`.
 _TEXT_NAMES = {"request_id": "request", "ticket_id": "ticket", "delivery_id": "delivery"}
+# Something@domain.tld, as it appears in a mail server's answer or a name someone typed.
+_ADDRESS = re.compile(r"[^\s@<>()\[\]:;,\"']+@[^\s@<>()\[\]:;,\"']+\.[^\s@<>()\[\]:;,\"'.]+")
+
+
+def without_addresses(text: str) -> str:
+    """`text` with every e-mail address in it replaced by `<e-mail>`: none reaches the log."""
+    return _ADDRESS.sub("<e-mail>", text)
+
+
+def without_credentials(url: str) -> str:
+    """`url` without the user and password it may carry (`http://user:pass@host` → host)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.engines.base import Engine, EngineAnswer, InvalidAnswer
 from triage_hub.errors import DatabaseUnavailable
-from triage_hub.logs import about
+from triage_hub.logs import about, without_credentials
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervised, Supervisor
@@ -268,7 +268,7 @@ class ClaimerPool:
             log.error(
                 "model %r is not on the Ollama server at %s: run `ollama pull %s`",
                 self.settings.model,
-                self.settings.ollama_host,
+                without_credentials(self.settings.ollama_host),
                 self.settings.model,
             )
         elif opened and self.engines.mode == "auto":
