@@ -186,6 +186,21 @@ def test_json_lines_parse_and_carry_time_level_logger_message_and_context() -> N
     assert forged.endswith("WARNING triage_hub.test: a\\nforged line")
 
 
+def test_an_exception_logged_outside_its_block_still_names_the_ticket() -> None:
+    stream = io.StringIO()
+    handler = logs.make_handler("json", stream)
+    try:
+        with logs.about(ticket_id="t-9"):
+            raise RuntimeError("a bug")
+    except RuntimeError:
+        record = a_record("background task claimer-0 died")
+        record.exc_info = sys.exc_info()
+        handler.handle(record)
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["ticket_id"] == "t-9" and "RuntimeError: a bug" in line["exception"]
+    assert logs.TICKET_ID.get() is None
+
+
 def test_the_log_format_setting() -> None:
     assert make_settings("postgresql://x@h/db").log_format == "text"
     assert Settings.model_validate({"TRIAGE_LOG_FORMAT": " JSON "}).log_format == "json"

@@ -10,7 +10,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Literal
@@ -28,6 +28,8 @@ CONTEXT: dict[str, ContextVar[str | None]] = {
     "ticket_id": TICKET_ID,
     "delivery_id": DELIVERY_ID,
 }
+# Where an exception that left an `about` block keeps the context it was raised in.
+_REMEMBERED = "_triage_hub_log_context"
 # How the text format names them, after the message: `request=… ticket=… delivery=…`.
 _TEXT_NAMES = {"request_id": "request", "ticket_id": "ticket", "delivery_id": "delivery"}
 # Something@domain.tld, as it appears in a mail server's answer or a name someone typed.
@@ -59,19 +61,32 @@ def about(
         tokens.append((DELIVERY_ID, DELIVERY_ID.set(str(delivery_id))))
     try:
         yield
+    except BaseException as error:
+        # Whoever logs it further up (the supervisor) still says what it was about.
+        if not hasattr(error, _REMEMBERED):
+            with suppress(AttributeError):  # an exception type without a __dict__
+                setattr(error, _REMEMBERED, current_context())
+        raise
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
 
 
+def current_context() -> dict[str, str]:
+    """The context fields set here and now."""
+    return {name: value for name, var in CONTEXT.items() if (value := var.get()) is not None}
+
+
 class ContextFilter(logging.Filter):
     """Puts request_id, ticket_id and delivery_id (None when not set) on every record; a value
-    the call gave in `extra=` stays."""
+    the call gave in `extra=` stays, and a logged exception adds what it was raised about."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        remembered: dict[str, str] = getattr(error, _REMEMBERED, {})
         for name, var in CONTEXT.items():
             if getattr(record, name, None) is None:
-                setattr(record, name, var.get())
+                setattr(record, name, var.get() or remembered.get(name))
         return True
 
 
