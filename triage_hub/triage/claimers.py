@@ -167,7 +167,7 @@ class ClaimerPool:
             except Exception as error:
                 del self.in_flight[claim.ticket_id]
                 await self._internal_error(claim, error)
-                raise  # the supervisor logs it (the note names the ticket) and starts it again
+                raise  # the supervisor logs it (naming the ticket: logs.about) and restarts us
             else:
                 del self.in_flight[claim.ticket_id]
         return True
