@@ -67,6 +67,7 @@ from triage_hub.web.login import HASHES_AT_ONCE, first_agent
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.preview import MARKDOWN_RENDERER, renderer_ctx
 from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
+from triage_hub.web.request_id import AccessLog, add_request_id_header, request_id_middleware
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
 from triage_hub.web.security import add_security_headers
@@ -228,8 +229,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     shared objects in cleanup_ctx (in dependency order), the routes from their registry."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware, guard_middleware, auth_middleware],
-        handler_args={"lingering_time": LINGER_SECONDS},
+        # The request id first: the errors of those after it carry it too.
+        middlewares=[request_id_middleware, error_middleware, guard_middleware, auth_middleware],
+        handler_args={"lingering_time": LINGER_SECONDS, "access_log_class": AccessLog},
     )
     answer_protocol_errors(app)
     app[SETTINGS] = settings
@@ -242,6 +244,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(add_request_id_header)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
     app.cleanup_ctx.append(intake_ctx)

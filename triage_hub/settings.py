@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, alias="TRIAGE_DB_POOL_SIZE")
     db_connect_attempts: int = Field(10, ge=1, le=1000, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
     log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="TRIAGE_LOG_FORMAT")
     admin_password: SecretStr | None = Field(
         None,
         min_length=PASSWORD_MIN_CHARS,
@@ -252,6 +253,13 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().upper() in _LOG_LEVELS:
             return value.strip().upper()
         raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("text", "json"):
+            return value.strip().lower()
+        raise ValueError("must be text or json")
 
 
 def describe_invalid_settings(error: ValidationError) -> str:

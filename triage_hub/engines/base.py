@@ -34,9 +34,12 @@ class EngineAnswer:
 class InvalidAnswer(Exception):
     """The engine answered, but not with a usable triage: the ticket's attempt is spent."""
 
-    def __init__(self, message: str, raw_response: str | None, model: str) -> None:
+    def __init__(
+        self, message: str, raw_response: str | None, model: str, reason: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # for the ticket's last_error, which agents read
+        self.reason = reason or message  # for the log: no words of the model's, nor the ticket's
         self.raw_response = raw_response
         self.model = model
 

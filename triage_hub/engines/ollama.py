@@ -250,7 +250,7 @@ class OllamaEngine:
         try:
             output = parse_triage(result.text)
         except InvalidOutput as error:
-            raise InvalidAnswer(error.message, result.text, result.model) from None
+            raise InvalidAnswer(error.message, result.text, result.model, error.reason) from None
         return EngineAnswer(
             output=output,
             engine=self.name,

@@ -21,6 +21,7 @@ from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.engines.base import Engine, EngineAnswer, InvalidAnswer
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.logs import about, without_credentials
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervised, Supervisor
@@ -156,18 +157,19 @@ class ClaimerPool:
         if claim is None:
             return False
         self.in_flight[claim.ticket_id] = claim
-        try:
-            await self._triage(llm, claim, permit)
-        except DatabaseUnavailable:
-            # The outcome could not be stored; the lease expires and the reaper retries.
-            del self.in_flight[claim.ticket_id]
-            await asyncio.sleep(1)
-        except Exception as error:
-            del self.in_flight[claim.ticket_id]
-            await self._internal_error(claim, error)
-            raise  # the supervisor logs it and starts this claimer again
-        else:
-            del self.in_flight[claim.ticket_id]
+        with about(ticket_id=claim.ticket_id):  # every line logged meanwhile names the ticket
+            try:
+                await self._triage(llm, claim, permit)
+            except DatabaseUnavailable:
+                # The outcome could not be stored; the lease expires and the reaper retries.
+                del self.in_flight[claim.ticket_id]
+                await asyncio.sleep(1)
+            except Exception as error:
+                del self.in_flight[claim.ticket_id]
+                await self._internal_error(claim, error)
+                raise  # the supervisor logs it (naming the ticket: logs.about) and restarts us
+            else:
+                del self.in_flight[claim.ticket_id]
         return True
 
     async def _internal_error(self, claim: Claim, error: Exception) -> None:
@@ -266,7 +268,7 @@ class ClaimerPool:
             log.error(
                 "model %r is not on the Ollama server at %s: run `ollama pull %s`",
                 self.settings.model,
-                self.settings.ollama_host,
+                without_credentials(self.settings.ollama_host),
                 self.settings.model,
             )
         elif opened and self.engines.mode == "auto":
@@ -288,7 +290,8 @@ class ClaimerPool:
                 reaped = []
             self.metrics.leases_reaped.inc(len(reaped))
             for ticket_id, status in reaped:
-                log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
+                with about(ticket_id=ticket_id):
+                    log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
             if any(status == "PENDING" for _, status in reaped):
                 self.wakeup.set()
                 self.notifier.request()
