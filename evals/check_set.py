@@ -322,7 +322,9 @@ def check_train2(extra: list[Ticket]) -> list[str]:
     share = sum(t["lang"] != "en" for t in extra) / len(extra)
     low, high = NON_ENGLISH_SHARE[0], 0.30
     if not low <= share <= high:
-        problems.append(f"{TRAIN2.name}: non-English share {share:.0%}, outside {low:.0%}-{high:.0%}")
+        problems.append(
+            f"{TRAIN2.name}: non-English share {share:.0%}, outside {low:.0%}-{high:.0%}"
+        )
     return problems
 
 
