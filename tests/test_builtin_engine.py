@@ -24,6 +24,7 @@ from triage_hub.engines.builtin.cues import (
     URGENCY_OVERRIDES,
     category_cue_counts,
     fold_text,
+    urgency_overrides,
 )
 from triage_hub.engines.builtin.drafts import QUOTE_MAX_CHARS, TEMPLATES, issue_sentence
 from triage_hub.triage.output import TriageOutput
@@ -118,6 +119,32 @@ def test_a_breach_is_high_whatever_the_model_says(dev_model: BuiltinTriage) -> N
     prediction = dev_model.predict("small thing: I think our account was hacked yesterday")
     assert prediction.urgency == "High"
     assert prediction.confidence["urgency"] >= dev_model.report.override_precision
+
+
+@pytest.mark.parametrize(
+    ("message", "override"),
+    [
+        ("You pushed an update and now nobody on my team can open a project.", "whole team"),
+        ("can't log in, none of us can. 40 people.", "whole team"),
+        ("Al actualizar la app se han borrado todas las notas de voz.", "data loss"),
+        ("Nach dem Update sind alle 14 Projekte weg.", "data loss"),
+        ("Depuis hier, on a perdu tous nos fichiers importés.", "data loss"),
+    ],
+)
+def test_the_overrides_read_each_language_and_word_order(message: str, override: str) -> None:
+    assert any(name.startswith(override) for name in urgency_overrides(message))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "No one can tell me why the export is slow.",
+        "What happens to my files if I downgrade? Do they get deleted?",
+        "Could you add a way to restore all deleted items for 90 days?",
+    ],
+)
+def test_a_worry_or_a_question_is_no_override(message: str) -> None:
+    assert urgency_overrides(message) == []
 
 
 def test_a_wish_is_low_and_gets_no_priority_line(dev_model: BuiltinTriage) -> None:
