@@ -180,6 +180,18 @@ def test_every_prediction_is_valid_by_the_products_rules(dev_model: BuiltinTriag
         assert isinstance(prediction.language, str) and len(prediction.language) == 2
 
 
+def test_the_fast_tfidf_is_sklearns(dev_model: BuiltinTriage) -> None:
+    # transform computes the TF-IDF from the vectorizers' public fitted state; it must give the
+    # vectorizers' own numbers (to float32 precision), for every kind of text.
+    featurizer = dev_model._featurizer
+    messages = [e.message for e in heldout_examples()[::7]] + WEIRD + ["", "🙂", "ok"]
+    fast = featurizer.transform(messages).tfidf
+    reference = featurizer.reference_transform(messages)
+    assert fast.shape == reference.shape
+    assert (fast != 0).sum() == (reference != 0).sum() > 1000
+    assert abs(fast - reference).max() < 1e-6
+
+
 def test_predict_many_is_predict_one_by_one(dev_model: BuiltinTriage) -> None:
     messages = [e.message for e in heldout_examples()[:8]]
     assert dev_model.predict_many(messages) == [dev_model.predict(m) for m in messages]
