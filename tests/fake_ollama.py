@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -404,21 +404,14 @@ class FakeOllama:
             if body.get("logprobs") and behaviour.logprob is not None:
                 chunk["logprobs"] = [{"token": piece, "logprob": behaviour.logprob}]
             await response.write(_line(chunk))
-        if behaviour.end == "done":
-            await response.write(_line(_final(model, "", started, prompt_tokens, limit)))
-        elif behaviour.end == "error":
-            await response.write(_line({"error": behaviour.error or MID_STREAM}))
-        elif behaviour.end == "stall":
-            await asyncio.Event().wait()  # until the client hangs up or the fake stops
-        elif behaviour.end == "garbage":
-            await response.write(b"<html>502 Bad Gateway</html>\n")
-        else:
-            # No terminating chunk: the client sees an incomplete chunked body.
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        await response.write_eof()
-        return response
+        return await end_stream(
+            request,
+            response,
+            behaviour,
+            done=_line(_final(model, "", started, prompt_tokens, limit)),
+            error=_line({"error": behaviour.error or MID_STREAM}),
+            garbage=b"<html>502 Bad Gateway</html>\n",
+        )
 
     def _error(self, status: int, message: str, retry_after: str | None = None) -> web.Response:
         headers = {"Retry-After": retry_after} if retry_after is not None else None
@@ -471,12 +464,18 @@ class FakeOllama:
         return web.json_response({"version": OLLAMA_VERSION})
 
 
+Fake = TypeVar("Fake", bound="FakeOllama")
+
+
 @asynccontextmanager
 async def run_fake_ollama(
-    *, models: tuple[str, ...] = (DEFAULT_MODEL,), behaviour: Behaviour | None = None
-) -> AsyncIterator[FakeOllama]:
-    """A started FakeOllama on a free port, stopped on exit."""
-    fake = FakeOllama(models=models, behaviour=behaviour)
+    *,
+    models: tuple[str, ...] = (DEFAULT_MODEL,),
+    behaviour: Behaviour | None = None,
+    kind: type[Fake] = FakeOllama,  # type: ignore[assignment]
+) -> AsyncIterator[Fake]:
+    """A started FakeOllama (or a `kind` of it) on a free port, stopped on exit."""
+    fake = kind(models=models, behaviour=behaviour)
     await fake.start()
     try:
         yield fake
@@ -486,6 +485,33 @@ async def run_fake_ollama(
 
 def _full_name(model: str) -> str:
     return model if ":" in model else f"{model}:latest"
+
+
+async def end_stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    behaviour: Behaviour,
+    *,
+    done: bytes,
+    error: bytes,
+    garbage: bytes,
+) -> web.StreamResponse:
+    """End a streamed answer as `behaviour.end` says, with the wire's own bytes for each end."""
+    if behaviour.end == "done":
+        await response.write(done)
+    elif behaviour.end == "error":
+        await response.write(error)
+    elif behaviour.end == "stall":
+        await asyncio.Event().wait()  # until the client hangs up or the fake stops
+    elif behaviour.end == "garbage":
+        await response.write(garbage)
+    else:
+        # No terminating chunk: the client sees an incomplete chunked body.
+        assert request.transport is not None
+        request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 def rambling() -> Iterator[str]:

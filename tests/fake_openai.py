@@ -18,8 +18,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +31,9 @@ from tests.fake_ollama import (
     Body,
     FakeOllama,
     _split,
+    end_stream,
     rambling,
+    run_fake_ollama,
     shaped_text,
     ticket_text,
 )
@@ -152,24 +153,17 @@ class FakeOpenAI(FakeOllama):
                 await asyncio.sleep(behaviour.chunk_delay)
             logprob = behaviour.logprob if body.get("logprobs") else None
             await response.write(stream.event(piece, logprob=logprob))
-        if behaviour.end == "done":
-            await response.write(stream.event("", finish_reason="stop"))
-            await response.write(stream.usage(prompt_tokens, limit))
-            await response.write(b"data: [DONE]\n\n")
-        elif behaviour.end == "error":
-            error = {"message": behaviour.error or MID_STREAM, "type": "InternalServerError"}
-            await response.write(_event({"error": {**error, "code": 500}}))
-        elif behaviour.end == "stall":
-            await asyncio.Event().wait()  # until the client hangs up or the fake stops
-        elif behaviour.end == "garbage":
-            await response.write(b"data: <html>502 Bad Gateway</html>\n\n")
-        else:
-            # No [DONE] and no terminating chunk: the client sees an incomplete chunked body.
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        await response.write_eof()
-        return response
+        error = {"message": behaviour.error or MID_STREAM, "type": "InternalServerError"}
+        return await end_stream(
+            request,
+            response,
+            behaviour,
+            done=stream.event("", finish_reason="stop")
+            + stream.usage(prompt_tokens, limit)
+            + b"data: [DONE]\n\n",
+            error=_event({"error": {**error, "code": 500}}),
+            garbage=b"data: <html>502 Bad Gateway</html>\n\n",
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
         if (refused := self._refused(request)) is not None:
@@ -257,14 +251,8 @@ def _completion(model: str, text: str, prompt_tokens: int) -> Body:
     }
 
 
-@asynccontextmanager
-async def run_fake_openai(
+def run_fake_openai(
     *, models: tuple[str, ...] = (DEFAULT_MODEL,), behaviour: Behaviour | None = None
-) -> AsyncIterator[FakeOpenAI]:
+) -> AbstractAsyncContextManager[FakeOpenAI]:
     """A started FakeOpenAI on a free port, stopped on exit."""
-    fake = FakeOpenAI(models=models, behaviour=behaviour)
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
+    return run_fake_ollama(models=models, behaviour=behaviour, kind=FakeOpenAI)
