@@ -13,9 +13,11 @@ import pytest
 
 from tests.fake_ollama import DEFAULT_MODEL, Behaviour, triage_for, unused_port_url
 from tests.fake_openai import FakeOpenAI, run_fake_openai
+from triage_hub.check import Check, check_llm_host
 from triage_hub.engines.base import InvalidAnswer
 from triage_hub.engines.openai import OpenAIEngine, retry_after
 from triage_hub.prompts import build_messages
+from triage_hub.settings import Settings
 from triage_hub.triage.faults import Cause, LLMUnavailable
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 
@@ -268,3 +270,17 @@ def test_retry_after_as_seconds_milliseconds_or_a_date() -> None:
     assert wait is not None and 55 <= wait <= 60
     past = email.utils.formatdate(time.time() - 60, usegmt=True)
     assert retry_after(response({"Retry-After": past})) == 0.0
+
+
+async def test_triage_hub_check_asks_the_openai_server(fake: FakeOpenAI) -> None:
+    settings = Settings(
+        TRIAGE_LLM_BACKEND="openai", OLLAMA_HOST=fake.url, TRIAGE_LLM_API_KEY="sk-right"
+    )
+    fake.api_key = "sk-right"
+    assert await check_llm_host(settings) == Check("llm", "ok", f"{fake.url} has {DEFAULT_MODEL}")
+    fake.models = {"Qwen/Qwen2.5-7B-Instruct"}
+    down = await check_llm_host(settings)
+    assert down.state == "down" and "Qwen/Qwen2.5-7B-Instruct" in down.detail
+    assert "--model mistral:7b" in down.detail
+    await fake.stop()
+    assert (await check_llm_host(settings)).state == "down"
