@@ -79,18 +79,11 @@ async def stream_triage(
         )
 
     def delta_of(chunk: ChatCompletionChunk) -> str:
-        if chunk.model:
-            seen["model"] = chunk.model
-        if chunk.usage is not None:
-            seen["usage"] = chunk.usage
-        text = ""
-        for choice in chunk.choices or ():
-            if choice.finish_reason is not None:
-                seen["finish_reason"] = choice.finish_reason
-            if choice.logprobs is not None:
-                logprobs.extend((lp.token, lp.logprob) for lp in choice.logprobs.content or ())
-            text += (choice.delta.content if choice.delta is not None else None) or ""
-        return text
+        try:
+            return _read_chunk(chunk, seen, logprobs)
+        except (AttributeError, TypeError) as exc:
+            # A chunk without the fields a chunk has (the client does not validate them).
+            raise LLMUnavailable(f"malformed stream: {describe(exc)}", Cause.BROKEN) from None
 
     try:
         streamed = await read_stream(
@@ -112,9 +105,6 @@ async def stream_triage(
         raise LLMUnavailable(
             f"the LLM server failed mid-stream: {exc.message}", Cause.BROKEN
         ) from None
-    except AttributeError as exc:
-        # A chunk without the fields a chunk has (the client does not validate them).
-        raise LLMUnavailable(f"malformed stream: {describe(exc)}", Cause.BROKEN) from None
     if "finish_reason" not in seen:
         raise LLMUnavailable(
             "the LLM server's stream ended before the answer was done", Cause.BROKEN
@@ -130,6 +120,24 @@ async def stream_triage(
         done_reason=str(seen["finish_reason"]),
         logprobs=logprobs,
     )
+
+
+def _read_chunk(
+    chunk: ChatCompletionChunk, seen: dict[str, Any], logprobs: list[tuple[str, float]]
+) -> str:
+    """A chunk's text; its model, usage, finish reason and log-probabilities kept in `seen`."""
+    if chunk.model:
+        seen["model"] = chunk.model
+    if chunk.usage is not None:
+        seen["usage"] = chunk.usage
+    text = ""
+    for choice in chunk.choices or ():
+        if choice.finish_reason is not None:
+            seen["finish_reason"] = choice.finish_reason
+        if choice.logprobs is not None:
+            logprobs.extend((lp.token, lp.logprob) for lp in choice.logprobs.content or ())
+        text += (choice.delta.content if choice.delta is not None else None) or ""
+    return text
 
 
 def _status_error(exc: openai.APIStatusError, model: str) -> LLMUnavailable:
