@@ -256,6 +256,7 @@ class FakeOllama:
     backend = "ollama"  # its TRIAGE_LLM_BACKEND
     # What /health and the log tell a person to do when the server lacks the model.
     missing_model_hint = "`ollama pull {model}`"
+    not_found = NOT_FOUND  # its answer to a model it lacks
 
     def __init__(
         self,
@@ -359,7 +360,7 @@ class FakeOllama:
         self.calls.append(body)
         model = str(body.get("model", ""))
         if not self._known(model):
-            return self._error(404, NOT_FOUND.format(model=model))
+            return self._error(404, self.not_found.format(model=model))
         behaviour = self._behaviour_for(body)
         self._count_active(+1)
         try:

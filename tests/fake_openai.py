@@ -55,6 +55,7 @@ class FakeOpenAI(FakeOllama):
 
     backend = "openai"
     missing_model_hint = "`--model {model}`"
+    not_found = "The model `{model}` does not exist."
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -100,17 +101,7 @@ class FakeOpenAI(FakeOllama):
         self.authorizations.append(request.headers.get("Authorization"))
         if (refused := self._refused(request)) is not None:
             return refused
-        body: Body = await request.json()
-        self.calls.append(body)
-        model = str(body.get("model", ""))
-        if not self._known(model):
-            return self._error(404, f"The model `{model}` does not exist.")
-        behaviour = self._behaviour_for(body)
-        self._count_active(+1)
-        try:
-            return await self._answer(request, body, behaviour)
-        finally:
-            self._count_active(-1)
+        return await self._chat(request)
 
     async def _answer(
         self, request: web.Request, body: Body, behaviour: Behaviour
@@ -119,10 +110,9 @@ class FakeOpenAI(FakeOllama):
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
         if behaviour.status != 200:
-            default = (
-                f"The model `{model}` does not exist." if behaviour.status == 404 else (RUNNER_DIED)
-            )
-            return self._error(behaviour.status, behaviour.error or default, behaviour.retry_after)
+            default = self.not_found.format(model=model) if behaviour.status == 404 else ""
+            message = behaviour.error or default or RUNNER_DIED
+            return self._error(behaviour.status, message, behaviour.retry_after)
         text = behaviour.text
         if text is None:
             text = shaped_text(behaviour.shape, ticket_text(body))
