@@ -11,10 +11,17 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from tests.fake_ollama import DEFAULT_MODEL, Behaviour, triage_for, unused_port_url
+from tests.fake_ollama import (
+    DEFAULT_MODEL,
+    Behaviour,
+    run_fake_ollama,
+    triage_for,
+    unused_port_url,
+)
 from tests.fake_openai import FakeOpenAI, run_fake_openai
 from triage_hub.check import Check, check_llm_host
 from triage_hub.engines.base import InvalidAnswer
+from triage_hub.engines.ollama import OllamaEngine
 from triage_hub.engines.openai import OpenAIEngine, retry_after
 from triage_hub.prompts import build_messages
 from triage_hub.settings import Settings
@@ -284,3 +291,22 @@ async def test_triage_hub_check_asks_the_openai_server(fake: FakeOpenAI) -> None
     assert "--model mistral:7b" in down.detail
     await fake.stop()
     assert (await check_llm_host(settings)).state == "down"
+
+
+async def test_each_engine_says_whether_it_can_triage(fake: FakeOpenAI) -> None:
+    async with run_fake_ollama() as ollama_fake:
+        engines = [
+            make_engine(fake.url),
+            OllamaEngine(ollama_fake.url, DEFAULT_MODEL, 3, 1),
+        ]
+        try:
+            for engine, server in zip(engines, (fake, ollama_fake), strict=True):
+                health = await engine.health()
+                assert (health.engine, health.ready) == (server.backend, True)
+                assert health.detail["host"] == server.url
+                server.models = {"other:1b"}
+                health = await engine.health()
+                assert not health.ready and health.detail["reachable"] is True
+        finally:
+            for engine in engines:
+                await engine.close()

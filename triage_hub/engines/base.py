@@ -79,3 +79,7 @@ class LLMReport(BaseModel):
     reachable: bool
     model_available: bool
     error: str | None = None
+
+    def health(self, engine: str) -> EngineHealth:
+        """The engine's health as this report tells it: ready when the model is there."""
+        return EngineHealth(engine, self.reachable and self.model_available, self.model_dump())

@@ -214,10 +214,7 @@ class OllamaEngine:
 
     async def health(self) -> EngineHealth:
         """Is Ollama there, and does it have the model?"""
-        report = await self.report()
-        return EngineHealth(
-            self.name, report.reachable and report.model_available, report.model_dump()
-        )
+        return (await self.report()).health(self.name)
 
     async def close(self) -> None:
         """Close the connection pool."""

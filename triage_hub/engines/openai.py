@@ -280,10 +280,7 @@ class OpenAIEngine:
 
     async def health(self) -> EngineHealth:
         """Is the server there, and does it serve the model?"""
-        report = await self.report()
-        return EngineHealth(
-            self.name, report.reachable and report.model_available, report.model_dump()
-        )
+        return (await self.report()).health(self.name)
 
     async def close(self) -> None:
         """Close the connection pool."""
