@@ -33,7 +33,7 @@ COMPOSE = ROOT / "compose.yaml"
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 # Documented in CONTRACT.md; settings.py gains them with the LLM backends issue. Until then the
 # app ignores them (unknown variables are not an error).
-COMING = {"TRIAGE_LLM_BACKEND", "TRIAGE_LLM_URLS"}
+COMING = {"TRIAGE_LLM_URLS"}
 ONE_SHOT = {"ollama-pull", "migrate"}
 OUR_IMAGE = {"migrate", "app"}
 

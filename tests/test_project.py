@@ -39,6 +39,11 @@ def test_contract_defaults() -> None:
         settings.poll_seconds,
     ) == (3, 90, 60, 2)
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert (settings.llm_backend, settings.api_key, settings.max_output_tokens) == (
+        "ollama",
+        None,
+        512,
+    )
 
 
 def test_wheel_carries_schema_sql_templates_static_and_the_labeled_set(tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ BAD_VALUES = {
     "TRIAGE_MODEL": "mistral 7b",
     "TRIAGE_CLAIMERS": "many",
     "TRIAGE_ENGINE": "gpt",
+    "TRIAGE_LLM_BACKEND": "vllm",
+    "TRIAGE_LLM_API_KEY": "two words",
+    "TRIAGE_LLM_API_KEY_FILE": "/nonexistent/key",
+    "TRIAGE_MAX_OUTPUT_TOKENS": "10",
+    "TRIAGE_KEEP_ALIVE": "half an hour",
     "TRIAGE_RETRAIN_EVERY": "0",
     "TRIAGE_RETRAIN_MINUTES": "-5",
     "TRIAGE_MAX_ATTEMPTS": "0",
@@ -75,7 +80,12 @@ def test_a_bad_value_is_a_clear_error_naming_the_setting(
     assert message.startswith("triage-hub: invalid configuration:\n")
     [line] = message.splitlines()[1:]
     assert line.startswith(f"  {name}: ")
-    if name in ("TRIAGE_ADMIN_PASSWORD", "DATABASE_URL", "DATABASE_LISTEN_URL"):
+    if name in (
+        "TRIAGE_ADMIN_PASSWORD",
+        "DATABASE_URL",
+        "DATABASE_LISTEN_URL",
+        "TRIAGE_LLM_API_KEY",
+    ):
         assert value not in message  # it may be a secret
     assert "Traceback" not in message and "pydantic" not in message
 
@@ -170,3 +180,17 @@ def test_an_empty_variable_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.admin_password is None
     assert settings.smtp_url is None and settings.webhook_url is None
     assert settings.claimers == Settings.model_fields["claimers"].default
+
+
+def test_the_llm_api_key_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    key_file = tmp_path / "llm-key"
+    key_file.write_text("sk-from-a-file\n", encoding="utf-8")
+    assert Settings(TRIAGE_LLM_API_KEY_FILE=str(key_file)).api_key == "sk-from-a-file"
+    assert Settings(TRIAGE_LLM_API_KEY="sk-direct").api_key == "sk-direct"
+    assert Settings().api_key is None
+    with pytest.raises(ValueError, match="not both"):
+        Settings(TRIAGE_LLM_API_KEY="sk-direct", TRIAGE_LLM_API_KEY_FILE=str(key_file))
+    key_file.write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="one key"):
+        Settings(TRIAGE_LLM_API_KEY_FILE=str(key_file))
+    assert "sk-direct" not in repr(Settings(TRIAGE_LLM_API_KEY="sk-direct"))

@@ -31,7 +31,7 @@ from triage_hub.delivery.webhook import WebhookSender
 from triage_hub.delivery.workers import DeliveryPool
 from triage_hub.engines.base import Engine
 from triage_hub.engines.builtin.engine import BuiltinEngine
-from triage_hub.engines.ollama import OllamaEngine, make_client
+from triage_hub.engines.llm import make_llm_engine
 from triage_hub.events import EventHub
 from triage_hub.intake import Intake
 from triage_hub.keys import (
@@ -84,9 +84,7 @@ def choose_engines(settings: Settings, db: Database) -> EngineChoice:
     """The engines TRIAGE_ENGINE asks for: the LLM's (one per claimer), the built-in one."""
 
     def make_llm() -> Engine:
-        return OllamaEngine(
-            settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
-        )
+        return make_llm_engine(settings)  # TRIAGE_LLM_BACKEND's, for OLLAMA_HOST
 
     if settings.engine == "llm":
         return EngineChoice("llm", make_llm)
@@ -133,8 +131,8 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BREAKER] = breaker = CircuitBreaker()
     app[EVENT_HUB] = hub = EventHub()
     app[SUPERVISOR] = supervisor = Supervisor(app[METRICS])
-    client = make_client(settings.ollama_host, settings.llm_timeout)
-    app[LLM_STATUS] = LLMStatus(client, settings.ollama_host, settings.model)
+    probe = make_llm_engine(settings)
+    app[LLM_STATUS] = LLMStatus(probe)
     app[ENGINES] = engines = choose_engines(settings, db)
     app[CLAIMERS] = claimers = ClaimerPool(
         settings,
@@ -188,7 +186,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         hub.close()
         await claimers.stop()
         await supervisor.stop(background)
-        await client.close()  # type: ignore[no-untyped-call]
+        await probe.close()
 
 
 async def intake_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,7 +14,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import asyncpg
-import ollama
 
 from triage_hub.db import ops
 from triage_hub.db.pool import CONNECTION_ERRORS, Database, create_pool
@@ -22,7 +21,7 @@ from triage_hub.db.schema import schema_digest
 from triage_hub.delivery.base import SendFailed
 from triage_hub.delivery.mail import SmtpServer
 from triage_hub.delivery.webhook import WebhookSender
-from triage_hub.engines.ollama import check_llm
+from triage_hub.engines.llm import make_llm_engine
 from triage_hub.settings import Settings
 
 EXIT_OK, EXIT_DOWN, EXIT_DEGRADED = 0, 1, 3
@@ -74,9 +73,11 @@ async def check_llm_host(settings: Settings) -> Check:
     """Is the LLM there with its model? (Not asked when only the built-in engine triages.)"""
     if settings.engine == "builtin":
         return Check("llm", "off", "not used: TRIAGE_ENGINE=builtin")
-    report = await check_llm(
-        ollama.AsyncClient(host=settings.ollama_host), settings.ollama_host, settings.model
-    )
+    engine = make_llm_engine(settings)
+    try:
+        report = await engine.report()
+    finally:
+        await engine.close()
     if report.reachable and report.model_available:
         return Check("llm", "ok", f"{report.host} has {report.model}")
     return Check("llm", "down", f"{report.host}: {report.error}")

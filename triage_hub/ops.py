@@ -46,7 +46,9 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
         action="append",
         help="which tickets (repeatable; default FAILED, or COMPLETED with --engine)",
     )
-    requeue.add_argument("--engine", choices=["builtin", "ollama"], help="only those it triaged")
+    requeue.add_argument(
+        "--engine", choices=["builtin", "ollama", "openai"], help="only those it triaged"
+    )
     requeue.add_argument(
         "--since", type=duration, help="only tickets changed this recently (90s, 15m, 2h, 7d)"
     )

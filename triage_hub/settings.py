@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
@@ -44,6 +51,9 @@ _HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DAY = 24 * 3600.0
+# Ollama's keep_alive: a Go duration ("30m", "1h30m", "-1" for ever, "0" to unload at once) or
+# seconds.
+_KEEP_ALIVE = re.compile(r"-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|-?\d+(\.\d+)?")
 
 
 class Settings(BaseSettings):
@@ -72,6 +82,11 @@ class Settings(BaseSettings):
     model: str = Field("mistral:7b", min_length=1, max_length=200, alias="TRIAGE_MODEL")
     claimers: int = Field(4, ge=0, le=256, alias="TRIAGE_CLAIMERS")
     engine: Literal["auto", "llm", "builtin"] = Field("auto", alias="TRIAGE_ENGINE")
+    llm_backend: Literal["ollama", "openai"] = Field("ollama", alias="TRIAGE_LLM_BACKEND")
+    llm_api_key: SecretStr | None = Field(None, max_length=4000, alias="TRIAGE_LLM_API_KEY")
+    llm_api_key_file: Path | None = Field(None, alias="TRIAGE_LLM_API_KEY_FILE")
+    max_output_tokens: int = Field(512, ge=64, le=32_768, alias="TRIAGE_MAX_OUTPUT_TOKENS")
+    keep_alive: str = Field("30m", max_length=40, alias="TRIAGE_KEEP_ALIVE")
     retrain_every: int = Field(20, ge=1, le=1_000_000, alias="TRIAGE_RETRAIN_EVERY")
     retrain_minutes: float = Field(5.0, ge=0, le=7 * 24 * 60, alias="TRIAGE_RETRAIN_MINUTES")
     max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
@@ -114,6 +129,45 @@ class Settings(BaseSettings):
     delivery_backoff_seconds: float = Field(
         30.0, ge=0, le=DAY, alias="TRIAGE_DELIVERY_BACKOFF_SECONDS"
     )
+
+    # The key read from TRIAGE_LLM_API_KEY_FILE, once, when the settings are made.
+    _api_key_from_file: str | None = PrivateAttr(None)
+
+    @property
+    def api_key(self) -> str | None:
+        """The LLM server's bearer key (TRIAGE_LLM_API_KEY or the file's), if any."""
+        if self.llm_api_key is not None:
+            return self.llm_api_key.get_secret_value() or None
+        return self._api_key_from_file
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: str) -> str:
+        if not _KEEP_ALIVE.fullmatch(value.strip()):
+            raise ValueError("must be a duration such as 30m, 1h or 300s (-1: for ever)")
+        return value.strip()
+
+    @field_validator("llm_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(char.isspace() for char in value.get_secret_value()):
+            raise ValueError("must be one key, without spaces")
+        return value
+
+    @field_validator("llm_api_key_file")
+    @classmethod
+    def _api_key_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_key(value)  # a file that cannot be read stops the start, naming the setting
+        return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        if self.llm_api_key_file is not None:
+            if self.llm_api_key is not None:
+                raise ValueError("set TRIAGE_LLM_API_KEY or TRIAGE_LLM_API_KEY_FILE, not both")
+            self._api_key_from_file = _read_key(self.llm_api_key_file)
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -260,6 +314,19 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("text", "json"):
             return value.strip().lower()
         raise ValueError("must be text or json")
+
+
+def _read_key(path: Path) -> str:
+    """The one key a key file holds (a trailing newline is allowed)."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ValueError(f"cannot be read: {error.strerror or type(error).__name__}") from None
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    if not key or len(key) > 4000 or any(char.isspace() for char in key):
+        raise ValueError("must hold one key, without spaces")
+    return key
 
 
 def describe_invalid_settings(error: ValidationError) -> str:

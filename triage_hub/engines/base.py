@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from triage_hub.triage.output import TriageOutput
 
 OnDelta = Callable[[str], Awaitable[None]]
@@ -70,3 +72,17 @@ class Engine(Protocol):
     async def close(self) -> None:
         """Release what it holds (connections)."""
         ...
+
+
+class LLMReport(BaseModel):
+    """The LLM part of /health: is the server there, and does it serve the model?"""
+
+    host: str
+    model: str
+    reachable: bool
+    model_available: bool
+    error: str | None = None
+
+    def health(self, engine: str) -> EngineHealth:
+        """The engine's health as this report tells it: ready when the model is there."""
+        return EngineHealth(engine, self.reachable and self.model_available, self.model_dump())

@@ -20,6 +20,7 @@ from triage_hub.db.claims import Claim
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.engines.base import Engine, EngineAnswer, InvalidAnswer
+from triage_hub.engines.llm import missing_model_hint
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.logs import about, without_credentials
 from triage_hub.metrics import Metrics
@@ -239,7 +240,9 @@ class ClaimerPool:
         unless the ticket may be the cause and has not failed often enough to give up; else an
         outage hands the ticket back as it was, and a failure it may cause counts against it."""
         suspect = claim.ticket_id if error.cause.may_be_the_tickets else None
-        opened = self.breaker.failed(permit, error.message, suspect=suspect)
+        opened = self.breaker.failed(
+            permit, error.message, suspect=suspect, retry_after=error.retry_after
+        )
         self._log_llm_down(error, opened)
         if self.engines.mode == "auto" and (suspect is None or self.outcomes.gives_up(claim)):
             await self.outcomes.completed(claim, await self._builtin_answer(claim, error))
@@ -266,10 +269,10 @@ class ClaimerPool:
         if error.model_missing and not self._missing_model_logged:
             self._missing_model_logged = True
             log.error(
-                "model %r is not on the Ollama server at %s: run `ollama pull %s`",
+                "model %r is not on the LLM server at %s: %s",
                 self.settings.model,
                 without_credentials(self.settings.ollama_host),
-                self.settings.model,
+                missing_model_hint(self.settings),
             )
         elif opened and self.engines.mode == "auto":
             log.warning(
