@@ -5,6 +5,10 @@
     python3 evals/check_set.py --split ALL.jsonl  # write dev/heldout from one file, then check
     python3 evals/check_set.py --partial        # a set still being written: skip the balance
 
+train2.jsonl (extra training tickets written after the split, all on the development side) is
+checked too: the same record rules, ids after every id of the split set, no near-duplicate of
+any ticket in any file, balanced cells with German, Spanish and French tickets in each.
+
 Standard library only (Python 3.11). The split rule (LABELLING.md, "The split"): group the
 tickets by (category, urgency), order each group by id, and send the 3rd, 6th, 9th, ... of
 each group to held-out; the rest is dev. The check recomputes the rule over the union of both
@@ -26,6 +30,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEV = HERE / "dev.jsonl"
 HELDOUT = HERE / "heldout.jsonl"
+# Written after the split (issue 11, more training data): development side only, never split.
+TRAIN2 = HERE / "train2.jsonl"
+TRAIN2_PER_CELL, TRAIN2_MIN_TOTAL = 45, 400
 
 CATEGORIES = ("Billing", "Technical", "Feature Request")
 URGENCIES = ("High", "Medium", "Low")
@@ -216,16 +223,26 @@ def check(partial: bool, show_cues: bool) -> int:
     problems: list[str] = []
     dev, heldout = read_jsonl(DEV, problems), read_jsonl(HELDOUT, problems)
     tickets = [t for t in dev + heldout if check_fields(t, problems)]
+    extra = read_jsonl(TRAIN2, problems) if TRAIN2.exists() else []
+    extra = [t for t in extra if check_fields(t, problems)]
+    last_split_id = max((str(t["id"]) for t in tickets), default="t0000")
+    problems += [
+        f"{where(t)}: id is not after {last_split_id} (the split set's last id)"
+        for t in extra
+        if str(t["id"]) <= last_split_id
+    ]
 
-    ids = Counter(str(t["id"]) for t in tickets)
+    ids = Counter(str(t["id"]) for t in tickets + extra)
     problems += [f"id {id_} appears {n} times" for id_, n in ids.items() if n > 1]
     should_be_heldout = expected_heldout(tickets)
     for ticket in tickets:
         in_heldout = ticket["_file"] == HELDOUT.name
         if in_heldout != (ticket["id"] in should_be_heldout):
             problems.append(f"{where(ticket)}: in the wrong file by the split rule")
-    for similarity, id_a, id_b in near_duplicates(tickets):
+    for similarity, id_a, id_b in near_duplicates(tickets + extra):
         problems.append(f"{id_a} and {id_b} are near-duplicates ({similarity:.2f})")
+    if extra and not partial:
+        problems += check_train2(extra)
 
     cells = Counter(cell_of(t) for t in tickets)
     if not partial:
@@ -257,6 +274,11 @@ def check(partial: bool, show_cues: bool) -> int:
         langs = Counter(str(t.get("lang")) for t in part)
         print("languages:", ", ".join(f"{lang} {n}" for lang, n in langs.most_common()))
         print()
+    if extra:
+        print("\n".join(table(Counter(cell_of(t) for t in extra), TRAIN2.stem)))
+        langs = Counter(str(t.get("lang")) for t in extra)
+        print("languages:", ", ".join(f"{lang} {n}" for lang, n in langs.most_common()))
+        print()
     print("\n".join(table(cells, "all")))
     langs = Counter(str(t["lang"]) for t in tickets)
     print("languages:", ", ".join(f"{lang} {n}" for lang, n in langs.most_common()))
@@ -278,6 +300,32 @@ def check(partial: bool, show_cues: bool) -> int:
         print("PROBLEM:", problem, file=sys.stderr)
     print(f"{len(problems)} problem(s)", file=sys.stderr)
     return 1 if problems else 0
+
+
+def check_train2(extra: list[Ticket]) -> list[str]:
+    """Balance and languages of train2.jsonl (the split rule does not apply to it)."""
+    problems = []
+    if len(extra) < TRAIN2_MIN_TOTAL:
+        problems.append(f"{TRAIN2.name}: {len(extra)} tickets, fewer than {TRAIN2_MIN_TOTAL}")
+    for category in CATEGORIES:
+        for urgency in URGENCIES:
+            in_cell = [t for t in extra if cell_of(t) == (category, urgency)]
+            if abs(len(in_cell) - TRAIN2_PER_CELL) > PER_CELL_SLACK:
+                problems.append(
+                    f"{TRAIN2.name} {category}/{urgency}: {len(in_cell)} tickets, "
+                    f"not {TRAIN2_PER_CELL}±{PER_CELL_SLACK}"
+                )
+            present = {t["lang"] for t in in_cell}
+            for lang in LANGS_EVERYWHERE:
+                if lang not in present:
+                    problems.append(f"{TRAIN2.name} {category}/{urgency}: no {lang!r} ticket")
+    share = sum(t["lang"] != "en" for t in extra) / len(extra)
+    low, high = NON_ENGLISH_SHARE[0], 0.30
+    if not low <= share <= high:
+        problems.append(
+            f"{TRAIN2.name}: non-English share {share:.0%}, outside {low:.0%}-{high:.0%}"
+        )
+    return problems
 
 
 def main() -> int:

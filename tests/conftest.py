@@ -14,10 +14,13 @@ from aiohttp.test_utils import TestClient
 
 from tests import pg
 from tests.auth import AUTH, seed_accounts
-from tests.fake_ollama import FakeOllama, run_fake_ollama
+from tests.fake_ollama import FakeOllama
 from tests.mailbox import Mailbox, running_mailbox
 from triage_hub.app import create_app
 from triage_hub.settings import Settings
+
+# The fake LLM servers, one per backend: the fixture `fake_ollama` and the both_backends marker.
+pytest_plugins = ["tests.llm_fakes"]
 
 
 @pytest.fixture(scope="session")
@@ -85,17 +88,11 @@ async def client(database_url: str, aiohttp_client: Any) -> TestClient[Any, Any]
     return test_client
 
 
-@pytest.fixture
-async def fake_ollama() -> AsyncIterator[FakeOllama]:
-    """A fake Ollama on a real port, answering valid triage unless told otherwise."""
-    async with run_fake_ollama() as fake:
-        yield fake
-
-
 def engine_settings(database_url: str, fake: FakeOllama, **overrides: Any) -> Settings:
     """Settings for tests of the triage engine: claimers on, every timing short."""
     values: dict[str, Any] = {
         "OLLAMA_HOST": fake.url,
+        "TRIAGE_LLM_BACKEND": fake.backend,
         "TRIAGE_ENGINE": "llm",  # these tests are of the LLM path: no built-in fallback
         "TRIAGE_CLAIMERS": 4,
         "TRIAGE_LEASE_SECONDS": 2,

@@ -22,11 +22,11 @@ import json
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -39,13 +39,19 @@ Shape = Literal[
     "sentiment_out_of_range",
     "short_draft",
 ]
-End = Literal["done", "truncate", "error", "stall"]
+End = Literal["done", "truncate", "error", "stall", "never_stop", "garbage"]
 Body = dict[str, Any]
 
 DEFAULT_MODEL = "mistral:7b"
 OLLAMA_VERSION = "0.12.6"
 NOT_FOUND = 'model "{model}" not found, try pulling it first'
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
+CONTEXT_TOO_LONG = (
+    "This model's maximum context length is 2048 tokens. However, you requested 9000 tokens "
+    "(8488 in the messages, 512 in the completion). Please reduce the length of the messages."
+)
+# What a model that never stops says: an opening, then this piece again and again.
+RAMBLE = "and furthermore "
 RUNNER_DIED = "llama runner process has terminated: exit status 2"
 MID_STREAM = "an error was encountered while running the model: unexpected EOF"
 OPEN_TAG = "<customer_message>\n"
@@ -74,6 +80,7 @@ class Behaviour:
     # Each piece's log-probability, sent as Ollama 0.12.11+ does when asked for logprobs
     # (None: an older server that sends none).
     logprob: float | None = None
+    retry_after: str | None = None  # the Retry-After header of an error answer
 
     @classmethod
     def valid(cls) -> Behaviour:
@@ -139,6 +146,28 @@ class Behaviour:
     def busy(cls) -> Behaviour:
         """503, Ollama's answer when its queue is full."""
         return cls(status=503, error=BUSY)
+
+    @classmethod
+    def rate_limited(cls, retry_after: str = "1") -> Behaviour:
+        """429 with Retry-After, as a hosted API answers a client over its quota."""
+        return cls(status=429, error="Rate limit reached; please retry", retry_after=retry_after)
+
+    @classmethod
+    def context_too_long(cls) -> Behaviour:
+        """400: the prompt does not fit the model's context window (vLLM's words)."""
+        return cls(status=400, error=CONTEXT_TOO_LONG)
+
+    @classmethod
+    def never_stop(cls) -> Behaviour:
+        """Start an answer and never finish it: one piece a token until the request's output
+        bound (num_predict, max_tokens) is reached, then end as cut off ("length"); with no
+        bound, until the client gives up."""
+        return cls(end="never_stop")
+
+    @classmethod
+    def garbage(cls, *, after: int = 2) -> Behaviour:
+        """Send `after` pieces, then a line that is not JSON."""
+        return cls(end="garbage", end_after=after)
 
     @classmethod
     def slow_first_token(cls, seconds: float) -> Behaviour:
@@ -224,6 +253,11 @@ def unused_port_url() -> str:
 class FakeOllama:
     """The fake server; `calls` records every /api/chat request body received."""
 
+    backend = "ollama"  # its TRIAGE_LLM_BACKEND
+    # What /health and the log tell a person to do when the server lacks the model.
+    missing_model_hint = "`ollama pull {model}`"
+    not_found = NOT_FOUND  # its answer to a model it lacks
+
     def __init__(
         self,
         *,
@@ -258,6 +292,16 @@ class FakeOllama:
         """Answer the next calls with these behaviours, in order."""
         self._queued.extend(behaviours)
 
+    def sent(self, call: Body) -> Body:
+        """What a recorded call asked for, in the same words for every fake: the answer's
+        `schema`, `temperature` and `max_output_tokens`."""
+        options = call.get("options") or {}
+        return {
+            "schema": call.get("format"),
+            "temperature": options.get("temperature"),
+            "max_output_tokens": options.get("num_predict"),
+        }
+
     def calls_for(self, needle: str) -> list[Body]:
         """The recorded calls whose ticket text contains `needle`."""
         return [body for body in self.calls if needle in ticket_text(body)]
@@ -272,10 +316,7 @@ class FakeOllama:
         if self._runner is not None:
             return
         app = web.Application()
-        app.router.add_post("/api/chat", self._chat)
-        app.router.add_get("/api/tags", self._tags)
-        app.router.add_post("/api/show", self._show)
-        app.router.add_get("/api/version", self._version)
+        self._add_routes(app)
         # handler_cancellation: a client that hangs up cancels its handler (ends stalls).
         runner = web.AppRunner(
             app,
@@ -291,6 +332,12 @@ class FakeOllama:
             raise
         self.port = runner.addresses[0][1]
         self._runner = runner
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/chat", self._chat)
+        app.router.add_get("/api/tags", self._tags)
+        app.router.add_post("/api/show", self._show)
+        app.router.add_get("/api/version", self._version)
 
     async def stop(self) -> None:
         """Close the port and drop every connection, in-flight answers included."""
@@ -313,7 +360,7 @@ class FakeOllama:
         self.calls.append(body)
         model = str(body.get("model", ""))
         if not self._known(model):
-            return _error(404, NOT_FOUND.format(model=model))
+            return self._error(404, self.not_found.format(model=model))
         behaviour = self._behaviour_for(body)
         self._count_active(+1)
         try:
@@ -336,7 +383,9 @@ class FakeOllama:
             await asyncio.sleep(behaviour.delay)
         if behaviour.status != 200:
             default = NOT_FOUND.format(model=model) if behaviour.status == 404 else RUNNER_DIED
-            return _error(behaviour.status, behaviour.error or default)
+            return self._error(behaviour.status, behaviour.error or default, behaviour.retry_after)
+        if behaviour.end == "never_stop":
+            return await self._ramble(request, body, behaviour)
         text = behaviour.text
         if text is None:
             text = shaped_text(behaviour.shape, ticket_text(body))
@@ -356,17 +405,37 @@ class FakeOllama:
             if body.get("logprobs") and behaviour.logprob is not None:
                 chunk["logprobs"] = [{"token": piece, "logprob": behaviour.logprob}]
             await response.write(_line(chunk))
-        if behaviour.end == "done":
-            await response.write(_line(_final(model, "", started, prompt_tokens, limit)))
-        elif behaviour.end == "error":
-            await response.write(_line({"error": behaviour.error or MID_STREAM}))
-        elif behaviour.end == "stall":
-            await asyncio.Event().wait()  # until the client hangs up or the fake stops
-        else:
-            # No terminating chunk: the client sees an incomplete chunked body.
-            assert request.transport is not None
-            request.transport.close()
-            return response
+        return await end_stream(
+            request,
+            response,
+            behaviour,
+            done=_line(_final(model, "", started, prompt_tokens, limit)),
+            error=_line({"error": behaviour.error or MID_STREAM}),
+            garbage=b"<html>502 Bad Gateway</html>\n",
+        )
+
+    def _error(self, status: int, message: str, retry_after: str | None = None) -> web.Response:
+        headers = {"Retry-After": retry_after} if retry_after is not None else None
+        return web.json_response({"error": message}, status=status, headers=headers)
+
+    async def _ramble(
+        self, request: web.Request, body: Body, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        """Never-stop: pieces until num_predict, then done_reason "length"."""
+        started = time.monotonic_ns()
+        model = str(body["model"])
+        limit = (body.get("options") or {}).get("num_predict")
+        response = web.StreamResponse()
+        response.content_type = "application/x-ndjson"
+        await response.prepare(request)
+        for said, piece in enumerate(rambling()):
+            if limit is not None and said >= limit:
+                break
+            await response.write(_line(_chunk(model, piece)))
+            await asyncio.sleep(behaviour.chunk_delay)  # yields, so a hang-up is seen
+        final = _final(model, "", started, 0, said)
+        final["done_reason"] = "length"
+        await response.write(_line(final))
         await response.write_eof()
         return response
 
@@ -377,7 +446,7 @@ class FakeOllama:
         body: Body = await request.json()
         name = str(body.get("model") or body.get("name") or "")
         if not self._known(name):
-            return _error(404, f"model '{name}' not found")
+            return self._error(404, f"model '{name}' not found")
         entry = _model_entry(name)
         return web.json_response(
             {
@@ -396,12 +465,18 @@ class FakeOllama:
         return web.json_response({"version": OLLAMA_VERSION})
 
 
+Fake = TypeVar("Fake", bound="FakeOllama")
+
+
 @asynccontextmanager
 async def run_fake_ollama(
-    *, models: tuple[str, ...] = (DEFAULT_MODEL,), behaviour: Behaviour | None = None
-) -> AsyncIterator[FakeOllama]:
-    """A started FakeOllama on a free port, stopped on exit."""
-    fake = FakeOllama(models=models, behaviour=behaviour)
+    *,
+    models: tuple[str, ...] = (DEFAULT_MODEL,),
+    behaviour: Behaviour | None = None,
+    kind: type[Fake] = FakeOllama,  # type: ignore[assignment]
+) -> AsyncIterator[Fake]:
+    """A started FakeOllama (or a `kind` of it) on a free port, stopped on exit."""
+    fake = kind(models=models, behaviour=behaviour)
     await fake.start()
     try:
         yield fake
@@ -413,8 +488,38 @@ def _full_name(model: str) -> str:
     return model if ":" in model else f"{model}:latest"
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+async def end_stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    behaviour: Behaviour,
+    *,
+    done: bytes,
+    error: bytes,
+    garbage: bytes,
+) -> web.StreamResponse:
+    """End a streamed answer as `behaviour.end` says, with the wire's own bytes for each end."""
+    if behaviour.end == "done":
+        await response.write(done)
+    elif behaviour.end == "error":
+        await response.write(error)
+    elif behaviour.end == "stall":
+        await asyncio.Event().wait()  # until the client hangs up or the fake stops
+    elif behaviour.end == "garbage":
+        await response.write(garbage)
+    else:
+        # No terminating chunk: the client sees an incomplete chunked body.
+        assert request.transport is not None
+        request.transport.close()
+        return response
+    await response.write_eof()
+    return response
+
+
+def rambling() -> Iterator[str]:
+    """What a model that never stops says, a token a piece."""
+    yield '{"category": "Billing", "sentiment": 3, "urgency": "High", "draft": "Dear customer, '
+    while True:
+        yield RAMBLE
 
 
 def _now() -> str:

@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.pg import free_port
 
@@ -29,6 +34,19 @@ class Mailbox:
     tries: int = 0
     sessions: int = 0
     held: threading.Event | None = None  # DATA waits for it: a slow mail server
+    login: tuple[str, str] | None = None  # the user and password AUTH takes
+    logins: int = 0
+
+    def authenticate(
+        self, server: object, session: object, envelope: object, mechanism: str, data: Any
+    ) -> AuthResult:
+        """aiosmtpd's authenticator: only `login` passes."""
+        ok = isinstance(data, LoginPassword) and self.login == (
+            data.login.decode(),
+            data.password.decode(),
+        )
+        self.logins += ok
+        return AuthResult(success=ok, handled=False)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -57,12 +75,37 @@ class Mailbox:
         return "250 OK"
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl): trust it with SSL_CERT_FILE."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def running_mailbox() -> Iterator[Mailbox]:
-    """A Mailbox listening on a free port of 127.0.0.1 (`.url` is its TRIAGE_SMTP_URL)."""
+def running_mailbox(
+    login: tuple[str, str] | None = None, certificate: tuple[Path, Path] | None = None
+) -> Iterator[Mailbox]:
+    """A Mailbox listening on a free port of 127.0.0.1 (`.url` is its TRIAGE_SMTP_URL); with
+    `login` and a `certificate`, one that takes only STARTTLS and then that user's AUTH."""
     port = free_port()
-    box = Mailbox(url=f"smtp://127.0.0.1:{port}")
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    box = Mailbox(url=f"smtp://127.0.0.1:{port}", login=login)
+    options: dict[str, Any] = {}
+    if login is not None:
+        assert certificate is not None, "AUTH only after STARTTLS"
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(*certificate)
+        options = {"tls_context": tls, "require_starttls": True, "auth_required": True}
+        options["authenticator"] = box.authenticate
+        user, password = (quote(part, safe="") for part in login)
+        box.url = f"smtp://{user}:{password}@127.0.0.1:{port}"
+    controller = Controller(box, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield box

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 
 import aiohttp
 
@@ -16,8 +17,9 @@ from tests.pg import free_port
 class ServeProcess:
     """A `python -m triage_hub serve` with its own port and environment."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], args: Sequence[str] = ()) -> None:
         self.port = free_port()
+        self.args = list(args)  # after `serve`: --log-format json
         # The intake rate limit is off unless the test sets it: tests post from one address.
         defaults = {"TRIAGE_INTAKE_RATE_PER_MINUTE": "0"}
         self.env = {**os.environ, **defaults, **env, "TRIAGE_PORT": str(self.port)}
@@ -37,6 +39,7 @@ class ServeProcess:
             "-m",
             "triage_hub",
             "serve",
+            *self.args,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,

@@ -24,6 +24,7 @@ from triage_hub.engines.builtin.cues import (
     URGENCY_OVERRIDES,
     category_cue_counts,
     fold_text,
+    urgency_overrides,
 )
 from triage_hub.engines.builtin.drafts import QUOTE_MAX_CHARS, TEMPLATES, issue_sentence
 from triage_hub.triage.output import TriageOutput
@@ -79,7 +80,7 @@ def corrected_model() -> BuiltinTriage:
 
 def test_the_shipped_set_is_dev_plus_heldout() -> None:
     dev, heldout, shipped = dev_examples(), heldout_examples(), shipped_examples()
-    assert (len(dev), len(heldout)) == (306, 153)
+    assert (len(dev), len(heldout)) == (306 + 414, 153)  # dev.jsonl + train2.jsonl, heldout
     assert shipped == dev + heldout
     assert {e.message for e in dev}.isdisjoint({e.message for e in heldout})
 
@@ -120,6 +121,32 @@ def test_a_breach_is_high_whatever_the_model_says(dev_model: BuiltinTriage) -> N
     assert prediction.confidence["urgency"] >= dev_model.report.override_precision
 
 
+@pytest.mark.parametrize(
+    ("message", "override"),
+    [
+        ("You pushed an update and now nobody on my team can open a project.", "whole team"),
+        ("can't log in, none of us can. 40 people.", "whole team"),
+        ("Al actualizar la app se han borrado todas las notas de voz.", "data loss"),
+        ("Nach dem Update sind alle 14 Projekte weg.", "data loss"),
+        ("Depuis hier, on a perdu tous nos fichiers importés.", "data loss"),
+    ],
+)
+def test_the_overrides_read_each_language_and_word_order(message: str, override: str) -> None:
+    assert any(name.startswith(override) for name in urgency_overrides(message))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "No one can tell me why the export is slow.",
+        "What happens to my files if I downgrade? Do they get deleted?",
+        "Could you add a way to restore all deleted items for 90 days?",
+    ],
+)
+def test_a_worry_or_a_question_is_no_override(message: str) -> None:
+    assert urgency_overrides(message) == []
+
+
 def test_a_wish_is_low_and_gets_no_priority_line(dev_model: BuiltinTriage) -> None:
     prediction = dev_model.predict("Would love keyboard shortcuts one day, no rush. Thanks!")
     assert prediction.urgency == "Low"
@@ -151,6 +178,18 @@ def test_every_prediction_is_valid_by_the_products_rules(dev_model: BuiltinTriag
         assert set(prediction.confidence) == {"category", "urgency", "sentiment"}
         assert all(0.0 <= value <= 1.0 for value in prediction.confidence.values())
         assert isinstance(prediction.language, str) and len(prediction.language) == 2
+
+
+def test_the_fast_tfidf_is_sklearns(dev_model: BuiltinTriage) -> None:
+    # transform computes the TF-IDF from the vectorizers' public fitted state; it must give the
+    # vectorizers' own numbers (to float32 precision), for every kind of text.
+    featurizer = dev_model._featurizer
+    messages = [e.message for e in heldout_examples()[::7]] + WEIRD + ["", "🙂", "ok"]
+    fast = featurizer.transform(messages).tfidf
+    reference = featurizer.reference_transform(messages)
+    assert fast.shape == reference.shape
+    assert (fast != 0).sum() == (reference != 0).sum() > 1000
+    assert abs(fast - reference).max() < 1e-6
 
 
 def test_predict_many_is_predict_one_by_one(dev_model: BuiltinTriage) -> None:

@@ -21,6 +21,7 @@ from triage_hub.db.notify import LISTENER_APPLICATION_NAME
 from triage_hub.db.pool import Database, create_pool
 
 MESSAGE = "The dashboard has been down since this morning, please help urgently."
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ async def serve_env(database_url: str, fake_ollama: FakeOllama) -> dict[str, str
     return {
         "DATABASE_URL": database_url,
         "OLLAMA_HOST": fake_ollama.url,
+        "TRIAGE_LLM_BACKEND": fake_ollama.backend,
         "TRIAGE_CLAIMERS": "1",
         "TRIAGE_LEASE_SECONDS": "1",
         "TRIAGE_POLL_SECONDS": "0.5",

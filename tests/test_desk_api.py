@@ -247,6 +247,9 @@ async def test_search_by_words_stems_phrases_and_ids(client: Client, database_ur
     assert set(await found(q="twice or photo")) == {ids[0], ids[1]}
     assert await found(q=ids[1]) == [ids[1]]
     assert await found(q=ids[1][:8]) == [ids[1]]
+    assert await found(q=ids[1][:8], sort="urgent") == [ids[1]]
+    assert await found(q=ids[1][:8], status="RESOLVED") == []
+    assert await found(q="invoice charged", sort="urgent") == [ids[0]]
     assert await found(q="invoice", status="RESOLVED") == []
     assert await found(q="nothing like this here") == []
     too_long = await client.get("/tickets", params={"q": "x" * 201})

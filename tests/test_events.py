@@ -13,6 +13,7 @@ from tests.sse import EventReader
 from tests.waiting import wait_for_statuses
 
 MESSAGE = "The invoice for October charged us twice, please fix it."
+pytestmark = pytest.mark.both_backends
 
 
 async def open_stream(client: Any) -> EventReader:

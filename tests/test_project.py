@@ -39,6 +39,11 @@ def test_contract_defaults() -> None:
         settings.poll_seconds,
     ) == (3, 90, 60, 2)
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert (settings.llm_backend, settings.api_key, settings.max_output_tokens) == (
+        "ollama",
+        None,
+        512,
+    )
 
 
 def test_wheel_carries_schema_sql_templates_static_and_the_labeled_set(tmp_path: Path) -> None:
@@ -64,7 +69,7 @@ def test_wheel_carries_schema_sql_templates_static_and_the_labeled_set(tmp_path:
     schema = zipfile.ZipFile(wheel).read("triage_hub/schema.sql").decode()
     assert schema == (ROOT / "schema.sql").read_text(encoding="utf-8")
     # The built-in engine trains from the labeled set at start: it must travel in the wheel.
-    for name in ("dev.jsonl", "heldout.jsonl"):
+    for name in ("dev.jsonl", "heldout.jsonl", "train2.jsonl"):
         shipped = zipfile.ZipFile(wheel).read(f"triage_hub/engines/builtin/{name}").decode()
         assert shipped == (ROOT / "evals" / name).read_text(encoding="utf-8")
     assert any(name.startswith("triage_hub-0.1.0.dist-info/entry_points") for name in names)

@@ -42,6 +42,7 @@ async def replicas(database_url: str, fake_ollama: FakeOllama) -> AsyncIterator[
     env = {
         "DATABASE_URL": database_url,
         "OLLAMA_HOST": fake_ollama.url,
+        "TRIAGE_LLM_BACKEND": fake_ollama.backend,
         "TRIAGE_ENGINE": "llm",
         "TRIAGE_CLAIMERS": "4",
         "TRIAGE_LEASE_SECONDS": "2",

@@ -18,6 +18,7 @@ from triage_hub.settings import LLMHost, Settings, env_names
 # One bad value for every setting; a new setting must add its own (see the last test).
 BAD_VALUES = {
     "DATABASE_URL": "mysql://root@localhost/db",
+    "DATABASE_LISTEN_URL": "http://db.example.com:5432/triage",
     "TRIAGE_DATA_DIR": "__a_file__",
     "TRIAGE_HOST": "not a host!",
     "TRIAGE_PORT": "70000",
@@ -26,6 +27,11 @@ BAD_VALUES = {
     "TRIAGE_CLAIMERS": "many",
     "TRIAGE_LLM_URLS": "http://gpu1:11434=four",
     "TRIAGE_ENGINE": "gpt",
+    "TRIAGE_LLM_BACKEND": "vllm",
+    "TRIAGE_LLM_API_KEY": "two words",
+    "TRIAGE_LLM_API_KEY_FILE": "/nonexistent/key",
+    "TRIAGE_MAX_OUTPUT_TOKENS": "10",
+    "TRIAGE_KEEP_ALIVE": "half an hour",
     "TRIAGE_RETRAIN_EVERY": "0",
     "TRIAGE_RETRAIN_MINUTES": "-5",
     "TRIAGE_MAX_ATTEMPTS": "0",
@@ -39,6 +45,7 @@ BAD_VALUES = {
     "TRIAGE_DB_POOL_SIZE": "0",
     "TRIAGE_DB_CONNECT_ATTEMPTS": "0",
     "TRIAGE_LOG_LEVEL": "verbose",
+    "TRIAGE_LOG_FORMAT": "xml",
     "TRIAGE_ADMIN_PASSWORD": "short",
     "TRIAGE_SESSION_IDLE_MINUTES": "0",
     "TRIAGE_SESSION_MAX_HOURS": "-3",
@@ -74,13 +81,42 @@ def test_a_bad_value_is_a_clear_error_naming_the_setting(
     assert message.startswith("triage-hub: invalid configuration:\n")
     [line] = message.splitlines()[1:]
     assert line.startswith(f"  {name}: ")
-    if name in ("TRIAGE_ADMIN_PASSWORD", "DATABASE_URL"):
+    if name in (
+        "TRIAGE_ADMIN_PASSWORD",
+        "DATABASE_URL",
+        "DATABASE_LISTEN_URL",
+        "TRIAGE_LLM_API_KEY",
+    ):
         assert value not in message  # it may be a secret
     assert "Traceback" not in message and "pydantic" not in message
 
 
 def test_every_setting_has_a_bad_value_in_this_test() -> None:
     assert sorted(BAD_VALUES) == sorted(env_names())
+
+
+def test_database_listen_url_is_the_direct_connection_beside_pgbouncer() -> None:
+    direct = "postgresql://triage@db:5432/triage"
+    pooled = "postgresql://triage@pgbouncer:6432/triage"
+    alone = Settings.model_validate({"DATABASE_URL": direct})
+    assert not alone.through_pgbouncer and alone.direct_database_url(direct) == direct
+    same = Settings.model_validate({"DATABASE_URL": direct, "DATABASE_LISTEN_URL": direct})
+    assert not same.through_pgbouncer
+    both = Settings.model_validate({"DATABASE_URL": pooled, "DATABASE_LISTEN_URL": direct})
+    assert both.through_pgbouncer and both.direct_database_url(pooled) == direct
+
+
+def test_database_listen_url_without_database_url_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for other in env_names():
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("DATABASE_LISTEN_URL", "postgresql://triage:s3cret@db:5432/triage")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["migrate"])
+    message = str(stopped.value.code)
+    assert "DATABASE_LISTEN_URL needs DATABASE_URL" in message
+    assert "s3cret" not in message and "Traceback" not in message
 
 
 def test_log_levels_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,3 +240,17 @@ def test_bad_llm_urls_say_what_is_wrong(
         cli.main(["serve"])
     [line] = str(stopped.value.code).splitlines()[1:]
     assert line.startswith("  TRIAGE_LLM_URLS: ") and says in line, line
+
+
+def test_the_llm_api_key_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    key_file = tmp_path / "llm-key"
+    key_file.write_text("sk-from-a-file\n", encoding="utf-8")
+    assert Settings(TRIAGE_LLM_API_KEY_FILE=str(key_file)).api_key == "sk-from-a-file"
+    assert Settings(TRIAGE_LLM_API_KEY="sk-direct").api_key == "sk-direct"
+    assert Settings().api_key is None
+    with pytest.raises(ValueError, match="not both"):
+        Settings(TRIAGE_LLM_API_KEY="sk-direct", TRIAGE_LLM_API_KEY_FILE=str(key_file))
+    key_file.write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="one key"):
+        Settings(TRIAGE_LLM_API_KEY_FILE=str(key_file))
+    assert "sk-direct" not in repr(Settings(TRIAGE_LLM_API_KEY="sk-direct"))

@@ -18,6 +18,7 @@ from triage_hub.prompts import SYSTEM_PROMPT
 from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 
 Client = TestClient[Any, Any]
+pytestmark = pytest.mark.both_backends
 ANGRY = "I am furious: you charged my card twice this month and nobody answers!"
 
 
@@ -51,8 +52,11 @@ async def test_a_valid_answer_completes_the_ticket(
     [call] = fake_ollama.calls
     assert call["model"] == "mistral:7b"
     assert call["stream"] is True
-    assert call["format"] == TRIAGE_JSON_SCHEMA
-    assert call["options"]["temperature"] == 0
+    assert fake_ollama.sent(call) == {
+        "schema": TRIAGE_JSON_SCHEMA,
+        "temperature": 0,
+        "max_output_tokens": 512,
+    }
     system, user = call["messages"]
     assert system == {"role": "system", "content": SYSTEM_PROMPT}
     assert user["role"] == "user"
@@ -187,8 +191,9 @@ async def test_a_missing_model_is_reported_and_logged_once_with_the_pull_command
     report = await (await engine.get("/health")).json()
     assert report["llm"]["reachable"] is True
     assert report["llm"]["model_available"] is False
-    assert "ollama pull mistral:7b" in report["llm"]["error"]
-    pulls = [r for r in caplog.records if "`ollama pull mistral:7b`" in r.getMessage()]
+    hint = fake_ollama.missing_model_hint.format(model="mistral:7b")
+    assert hint in report["llm"]["error"]
+    pulls = [r for r in caplog.records if hint in r.getMessage()]
     assert len(pulls) == 1
     statuses = await wait_for_statuses(database_url, {"PENDING"}, 3)
     assert set(statuses.values()) == {"PENDING"}

@@ -21,6 +21,7 @@ from triage_hub.db import accounts
 from triage_hub.db.pool import Database, open_pool
 from triage_hub.db.schema import apply_schema
 from triage_hub.errors import BadRequest
+from triage_hub.settings import Settings
 
 
 class CommandFailed(Exception):
@@ -154,10 +155,12 @@ COMMANDS: dict[str, Callable[[Database, argparse.Namespace], Awaitable[str]]] = 
 }
 
 
-async def run_account_command(database_url: str, args: argparse.Namespace) -> str:
+async def run_account_command(
+    settings: Settings, database_url: str, args: argparse.Namespace
+) -> str:
     """Run `agent …` or `token …` against the database (schema applied first); its output."""
-    await apply_schema(database_url)
-    pool = await open_pool(database_url, 1, 3)
+    await apply_schema(settings.direct_database_url(database_url))
+    pool = await open_pool(database_url, 1, 3, pgbouncer=settings.through_pgbouncer)
     try:
         return await COMMANDS[args.command](Database(pool), args)
     finally:

@@ -68,6 +68,7 @@ from triage_hub.web.login import HASHES_AT_ONCE, first_agent
 from triage_hub.web.middlewares import error_middleware
 from triage_hub.web.preview import MARKDOWN_RENDERER, renderer_ctx
 from triage_hub.web.protocol import LINGER_SECONDS, answer_protocol_errors
+from triage_hub.web.request_id import AccessLog, add_request_id_header, request_id_middleware
 from triage_hub.web.responses import MAX_BODY_BYTES
 from triage_hub.web.routes import setup_routes
 from triage_hub.web.security import add_security_headers
@@ -97,9 +98,20 @@ def choose_engines(settings: Settings, db: Database, llm: Engine) -> EngineChoic
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the pool (waiting for the database), apply the schema; close the pool at exit."""
     settings = app[SETTINGS]
-    pool = await open_pool(app[DATABASE_URL], settings.db_pool_size, settings.db_connect_attempts)
+    if settings.through_pgbouncer:
+        log.info(
+            "DATABASE_URL goes through PgBouncer: no prepared statements kept; LISTEN and "
+            "migrations on DATABASE_LISTEN_URL"
+        )
+    pool = await open_pool(
+        app[DATABASE_URL],
+        settings.db_pool_size,
+        settings.db_connect_attempts,
+        pgbouncer=settings.through_pgbouncer,
+    )
     try:
-        await apply_schema(app[DATABASE_URL])
+        # The schema's session advisory lock needs one server connection throughout: direct.
+        await apply_schema(settings.direct_database_url(app[DATABASE_URL]))
         app[DATABASE] = database = Database(pool)
         app[AGENT_READS] = database.share(agents_share(settings.db_pool_size), "agents' reads")
         app[RECENT_WINDOW] = RecentWindow()
@@ -146,7 +158,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery_wakeup.set()
 
     listener = Listener(
-        app[DATABASE_URL],
+        settings.direct_database_url(app[DATABASE_URL]),  # never through PgBouncer
         {
             NEW_TICKETS: new_tickets,
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
@@ -218,8 +230,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     shared objects in cleanup_ctx (in dependency order), the routes from their registry."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[error_middleware, guard_middleware, auth_middleware],
-        handler_args={"lingering_time": LINGER_SECONDS},
+        # The request id first: the errors of those after it carry it too.
+        middlewares=[request_id_middleware, error_middleware, guard_middleware, auth_middleware],
+        handler_args={"lingering_time": LINGER_SECONDS, "access_log_class": AccessLog},
     )
     answer_protocol_errors(app)
     app[SETTINGS] = settings
@@ -232,6 +245,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(add_request_id_header)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(triage_ctx)
     app.cleanup_ctx.append(intake_ctx)

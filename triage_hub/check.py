@@ -22,6 +22,7 @@ from triage_hub.delivery.base import SendFailed
 from triage_hub.delivery.mail import SmtpServer
 from triage_hub.delivery.webhook import WebhookSender
 from triage_hub.engines.hosts import make_host_engine
+from triage_hub.logs import without_credentials
 from triage_hub.settings import LLMHost, Settings
 
 EXIT_OK, EXIT_DOWN, EXIT_DEGRADED = 0, 1, 3
@@ -42,12 +43,12 @@ class Check:
     required: bool = False  # without it the desk cannot run at all
 
 
-async def check_database(url: str) -> list[Check]:
+async def check_database(url: str, pgbouncer: bool = False) -> list[Check]:
     """Connect, and compare the schema applied last with this build's."""
     where = _without_password(url)
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT):
-            pool = await create_pool(url, 1)
+            pool = await create_pool(url, 1, pgbouncer=pgbouncer)
     except REFUSALS as error:
         return [
             Check("database", "down", f"{where}: {type(error).__name__}: {error}"[:300], True),
@@ -80,14 +81,14 @@ async def check_llm_hosts(settings: Settings) -> list[Check]:
 async def _check_host(settings: Settings, host: LLMHost) -> Check:
     engine = make_host_engine(settings, host.url)
     try:
-        health = await engine.health()
+        report = await engine.report()
     finally:
         await engine.close()
+    where = without_credentials(host.url)
     slots = f"{host.slots} slot{'s' if host.slots != 1 else ''}"
-    if health.ready:
-        return Check("llm", "ok", f"{host.url} has {settings.model} ({slots})")
-    error = health.detail.get("error") or "not ready"
-    return Check("llm", "down", f"{host.url}: {error}")
+    if report.reachable and report.model_available:
+        return Check("llm", "ok", f"{where} has {report.model} ({slots})")
+    return Check("llm", "down", f"{where}: {report.error}")
 
 
 async def check_mail(settings: Settings) -> Check:
@@ -115,7 +116,7 @@ async def check_webhook(settings: Settings) -> Check:
 async def run_checks(settings: Settings, url: str) -> list[Check]:
     """Every part, tried at once."""
     database, llm, *others = await asyncio.gather(
-        check_database(url),
+        check_database(url, settings.through_pgbouncer),
         check_llm_hosts(settings),
         check_mail(settings),
         check_webhook(settings),

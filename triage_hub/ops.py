@@ -46,7 +46,9 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
         action="append",
         help="which tickets (repeatable; default FAILED, or COMPLETED with --engine)",
     )
-    requeue.add_argument("--engine", choices=["builtin", "ollama"], help="only those it triaged")
+    requeue.add_argument(
+        "--engine", choices=["builtin", "ollama", "openai"], help="only those it triaged"
+    )
     requeue.add_argument(
         "--since", type=duration, help="only tickets changed this recently (90s, 15m, 2h, 7d)"
     )
@@ -180,8 +182,8 @@ COMMANDS = {"requeue": _requeue, "stats": _stats, "reap": _reap}
 
 
 async def _with_database(settings: Settings, url: str, args: argparse.Namespace) -> str:
-    await apply_schema(url)
-    pool = await open_pool(url, 2, 3)
+    await apply_schema(settings.direct_database_url(url))
+    pool = await open_pool(url, 2, 3, pgbouncer=settings.through_pgbouncer)
     try:
         return await COMMANDS[args.command](Database(pool), args, settings)
     finally:

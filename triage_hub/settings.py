@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from triage_hub.accounts import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
@@ -95,6 +102,11 @@ def parse_llm_urls(text: str) -> tuple[LLMHost, ...]:
     return tuple(hosts)
 
 
+# Ollama's keep_alive: a Go duration ("30m", "1h30m", "-1" for ever, "0" to unload at once) or
+# seconds.
+_KEEP_ALIVE = re.compile(r"-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|-?\d+(\.\d+)?")
+
+
 class Settings(BaseSettings):
     """Every setting of Triage Hub; each field's alias is its environment variable."""
 
@@ -111,6 +123,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
+    # Set (and not DATABASE_URL itself): DATABASE_URL goes through a transaction-mode pooler
+    # such as PgBouncer, and this one reaches PostgreSQL directly (see direct_database_url).
+    database_listen_url: str | None = Field(None, alias="DATABASE_LISTEN_URL")
     data_dir: Path = Field(default_factory=default_data_dir, alias="TRIAGE_DATA_DIR")
     host: str = Field("127.0.0.1", alias="TRIAGE_HOST")
     port: int = Field(8080, ge=0, le=65535, alias="TRIAGE_PORT")
@@ -120,6 +135,11 @@ class Settings(BaseSettings):
     # Empty: OLLAMA_HOST with TRIAGE_CLAIMERS slots (see `llm_hosts`).
     llm_urls: Annotated[tuple[LLMHost, ...], NoDecode] = Field((), alias="TRIAGE_LLM_URLS")
     engine: Literal["auto", "llm", "builtin"] = Field("auto", alias="TRIAGE_ENGINE")
+    llm_backend: Literal["ollama", "openai"] = Field("ollama", alias="TRIAGE_LLM_BACKEND")
+    llm_api_key: SecretStr | None = Field(None, max_length=4000, alias="TRIAGE_LLM_API_KEY")
+    llm_api_key_file: Path | None = Field(None, alias="TRIAGE_LLM_API_KEY_FILE")
+    max_output_tokens: int = Field(512, ge=64, le=32_768, alias="TRIAGE_MAX_OUTPUT_TOKENS")
+    keep_alive: str = Field("30m", max_length=40, alias="TRIAGE_KEEP_ALIVE")
     retrain_every: int = Field(20, ge=1, le=1_000_000, alias="TRIAGE_RETRAIN_EVERY")
     retrain_minutes: float = Field(5.0, ge=0, le=7 * 24 * 60, alias="TRIAGE_RETRAIN_MINUTES")
     max_attempts: int = Field(3, ge=1, le=100, alias="TRIAGE_MAX_ATTEMPTS")
@@ -133,6 +153,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, alias="TRIAGE_DB_POOL_SIZE")
     db_connect_attempts: int = Field(10, ge=1, le=1000, alias="TRIAGE_DB_CONNECT_ATTEMPTS")
     log_level: str = Field("INFO", alias="TRIAGE_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="TRIAGE_LOG_FORMAT")
     admin_password: SecretStr | None = Field(
         None,
         min_length=PASSWORD_MIN_CHARS,
@@ -161,6 +182,45 @@ class Settings(BaseSettings):
     delivery_backoff_seconds: float = Field(
         30.0, ge=0, le=DAY, alias="TRIAGE_DELIVERY_BACKOFF_SECONDS"
     )
+
+    # The key read from TRIAGE_LLM_API_KEY_FILE, once, when the settings are made.
+    _api_key_from_file: str | None = PrivateAttr(None)
+
+    @property
+    def api_key(self) -> str | None:
+        """The LLM server's bearer key (TRIAGE_LLM_API_KEY or the file's), if any."""
+        if self.llm_api_key is not None:
+            return self.llm_api_key.get_secret_value() or None
+        return self._api_key_from_file
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: str) -> str:
+        if not _KEEP_ALIVE.fullmatch(value.strip()):
+            raise ValueError("must be a duration such as 30m, 1h or 300s (-1: for ever)")
+        return value.strip()
+
+    @field_validator("llm_api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(char.isspace() for char in value.get_secret_value()):
+            raise ValueError("must be one key, without spaces")
+        return value
+
+    @field_validator("llm_api_key_file")
+    @classmethod
+    def _api_key_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_key(value)  # a file that cannot be read stops the start, naming the setting
+        return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        if self.llm_api_key_file is not None:
+            if self.llm_api_key is not None:
+                raise ValueError("set TRIAGE_LLM_API_KEY or TRIAGE_LLM_API_KEY_FILE, not both")
+            self._api_key_from_file = _read_key(self.llm_api_key_file)
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -255,7 +315,24 @@ class Settings(BaseSettings):
             raise ValueError("TRIAGE_WEBHOOK_URL needs TRIAGE_WEBHOOK_SECRET (16+ characters)")
         return self
 
-    @field_validator("database_url")
+    @model_validator(mode="after")
+    def _listen_url_beside_database_url(self) -> Settings:
+        if self.database_listen_url and not self.database_url:
+            raise ValueError("DATABASE_LISTEN_URL needs DATABASE_URL (the pooled connection)")
+        return self
+
+    @property
+    def through_pgbouncer(self) -> bool:
+        """DATABASE_URL goes through PgBouncer (transaction mode): DATABASE_LISTEN_URL names
+        another, direct connection."""
+        return bool(self.database_listen_url) and self.database_listen_url != self.database_url
+
+    def direct_database_url(self, database_url: str) -> str:
+        """Where LISTEN and the schema's session advisory lock go: DATABASE_LISTEN_URL, else
+        `database_url` (DATABASE_URL or the embedded PostgreSQL's)."""
+        return self.database_listen_url or database_url
+
+    @field_validator("database_url", "database_listen_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if not value:
@@ -300,6 +377,26 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().upper() in _LOG_LEVELS:
             return value.strip().upper()
         raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("text", "json"):
+            return value.strip().lower()
+        raise ValueError("must be text or json")
+
+
+def _read_key(path: Path) -> str:
+    """The one key a key file holds (a trailing newline is allowed)."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ValueError(f"cannot be read: {error.strerror or type(error).__name__}") from None
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    if not key or len(key) > 4000 or any(char.isspace() for char in key):
+        raise ValueError("must hold one key, without spaces")
+    return key
 
 
 def describe_invalid_settings(error: ValidationError) -> str:

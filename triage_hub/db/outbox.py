@@ -72,11 +72,24 @@ async def not_delivered(
     return None if row is None else str(row["status"])
 
 
+@dataclass(frozen=True)
+class Reaped:
+    """A delivery whose worker stopped, and what it went back to."""
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    status: str
+
+
+async def reap_deliveries(db: Database, max_attempts: int) -> list[Reaped]:
+    """Expired leases back to PENDING (or FAILED)."""
+    rows = await db.fetch(SQL["reap_deliveries"], max_attempts)
+    return [Reaped(row["id"], row["ticket_id"], row["status"]) for row in rows]
+
+
 async def reap(db: Database, max_attempts: int) -> list[tuple[uuid.UUID, str]]:
     """Expired leases back to PENDING (or FAILED): the (id, status) of each."""
-    return [
-        (row["id"], row["status"]) for row in await db.fetch(SQL["reap_deliveries"], max_attempts)
-    ]
+    return [(item.id, item.status) for item in await reap_deliveries(db, max_attempts)]
 
 
 async def of_ticket(db: Database, ticket_id: uuid.UUID) -> list[dict[str, Any]]:

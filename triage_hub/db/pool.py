@@ -39,6 +39,8 @@ CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
 # Short OLTP statements only: JIT compiling costs more than it saves (a deep urgent page whose
 # cost estimate passed jit_optimize_above_cost spent ~2 s in LLVM for a 0.5 s query).
+# PgBouncer refuses startup parameters it does not know ("unsupported startup parameter: jit"):
+# behind it, jit is the pooler's or the database's to set (README: Behind PgBouncer).
 SERVER_SETTINGS = {"jit": "off"}
 
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
@@ -61,13 +63,29 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
 async def _no_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     """Skip asyncpg's per-release reset round trip: pooled connections never hold session state.
 
-    Nothing here takes advisory locks, LISTENs or SETs on a pooled connection (the listener and
-    the schema lock use their own connections), so RESET ALL/UNLISTEN * would only cost a round
-    trip per query (measured +15 % intake throughput without it).
+    Nothing here takes session advisory locks, LISTENs or SETs on a pooled connection (the
+    listener and the schema lock use their own, direct connections; the advisory locks in SQL
+    are pg_advisory_xact_lock), so RESET ALL/UNLISTEN * would only cost a round trip per query
+    (measured +15 % intake throughput without it). The same rule makes PgBouncer's transaction
+    mode safe.
     """
 
 
-async def create_pool(dsn: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
+def pool_options(pgbouncer: bool) -> dict[str, Any]:
+    """asyncpg's options for a direct connection, or for one through PgBouncer in transaction
+    mode, where each transaction may run on another server connection: a statement prepared
+    on one is missing on the next ("prepared statement does not exist"), so nothing is cached
+    (asyncpg then prepares an unnamed statement for each query). Only behind it: the cache
+    saves a round trip per query, and without it a pool's query rate halves
+    (bench/statement_cache.py)."""
+    if pgbouncer:
+        return {"statement_cache_size": 0}
+    return {"server_settings": SERVER_SETTINGS}
+
+
+async def create_pool(
+    dsn: str, size: int, *, pgbouncer: bool = False
+) -> asyncpg.Pool[asyncpg.Record]:
     """Open a pool once; raises on failure (see open_pool for retries)."""
     pool: asyncpg.Pool[asyncpg.Record] = await asyncpg.create_pool(
         dsn,
@@ -78,17 +96,19 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
         timeout=CONNECT_TIMEOUT,
         command_timeout=COMMAND_TIMEOUT,
         max_inactive_connection_lifetime=60.0,
-        server_settings=SERVER_SETTINGS,
+        **pool_options(pgbouncer),
     )
     return pool
 
 
-async def open_pool(dsn: str, size: int, attempts: int) -> asyncpg.Pool[asyncpg.Record]:
+async def open_pool(
+    dsn: str, size: int, attempts: int, *, pgbouncer: bool = False
+) -> asyncpg.Pool[asyncpg.Record]:
     """Open the pool, retrying with exponential backoff while the database is not up yet."""
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            return await create_pool(dsn, size)
+            return await create_pool(dsn, size, pgbouncer=pgbouncer)
         except CONNECTION_ERRORS as exc:
             if attempt == attempts:
                 raise DatabaseUnavailable(

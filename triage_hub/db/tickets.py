@@ -147,10 +147,15 @@ async def _search(
     costs a heap visit each (tens of ms at a million rows); one row past the page says whether
     there is a next one, and the total is then an estimate that grows as the agent pages on."""
     offset = (page - 1) * limit
-    args = (text, wanted or None, *(id_range(text) or (None, None)), limit + 1, offset)
-    if sort == "urgent":
-        rows = await db.fetch(SQL["search_tickets_urgent"], *args)
+    urgent = sort == "urgent"
+    ids = id_range(text)
+    if ids is not None:  # an id or its start: by the primary key (see search_tickets_by_id)
+        name = "search_tickets_by_id_urgent" if urgent else "search_tickets_by_id"
+        rows = await db.fetch(SQL[name], text, wanted or None, *ids, limit + 1, offset)
+    elif urgent:
+        rows = await db.fetch(SQL["search_tickets_urgent"], text, wanted or None, limit + 1, offset)
     else:
+        args = (text, wanted or None, limit + 1, offset)
         since = await window.since(db)
         rows = await db.fetch(SQL["search_recent_tickets"], *args, since) if since else []
         if len(rows) <= limit:  # not a full page among the newest: the matches are rarer

@@ -15,6 +15,7 @@ import aiosmtplib
 from triage_hub.db.outbox import Delivery
 from triage_hub.delivery.base import SendFailed
 from triage_hub.errors import MarkdownTooComplex, RendererBusy
+from triage_hub.logs import without_addresses
 from triage_hub.markdown_pool import MarkdownRenderer
 from triage_hub.subject import subject_line
 
@@ -74,9 +75,13 @@ class SmtpServer:
             await smtp.quit()
             return self.describe()
         except aiosmtplib.SMTPResponseException as error:
-            raise SendFailed(f"the mail server answered {error.code} {error.message}") from None
+            raise SendFailed(
+                without_addresses(f"the mail server answered {error.code} {error.message}")
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise SendFailed(f"the mail server could not be reached ({error})"[:300]) from None
+            raise SendFailed(
+                without_addresses(f"the mail server could not be reached ({error})")[:300]
+            ) from None
         finally:
             smtp.close()
 
@@ -133,11 +138,13 @@ class MailSender:
         except aiosmtplib.SMTPResponseException as error:
             permanent = error.code >= 500
             what = "refused the mail" if permanent else "could not take the mail now"
-            raise SendFailed(
-                f"the mail server {what} ({error.code} {error.message})"[:300], permanent=permanent
-            ) from None
+            # A server's answer may name the customer's address: never in last_error or the log.
+            text = without_addresses(f"the mail server {what} ({error.code} {error.message})")
+            raise SendFailed(text[:300], permanent=permanent) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise SendFailed(f"the mail server could not be reached ({error})"[:300]) from None
+            raise SendFailed(
+                without_addresses(f"the mail server could not be reached ({error})")[:300]
+            ) from None
 
     async def close(self) -> None:
         """A connection per mail: nothing held."""

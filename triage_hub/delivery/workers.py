@@ -14,6 +14,7 @@ from triage_hub.db.outbox import Delivery
 from triage_hub.db.pool import Database
 from triage_hub.delivery.base import Sender, SendFailed
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.logs import about
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervised, Supervisor
@@ -80,7 +81,8 @@ class DeliveryPool:
             if delivery is None:
                 await self.wakeup.wait(self.settings.poll_seconds)
                 continue
-            await self._deliver(delivery)
+            with about(ticket_id=delivery.ticket_id, delivery_id=delivery.id):
+                await self._deliver(delivery)
 
     async def _deliver(self, delivery: Delivery) -> None:
         sender = self.senders.get(delivery.kind)
@@ -117,12 +119,10 @@ class DeliveryPool:
     async def _reap(self) -> None:
         while not self.stopping.is_set():
             with contextlib.suppress(DatabaseUnavailable):
-                for delivery_id, status in await outbox.reap(
-                    self.db, self.settings.delivery_attempts
-                ):
-                    log.warning(
-                        "delivery %s: its worker stopped; reaped to %s", delivery_id, status
-                    )
+                for item in await outbox.reap_deliveries(self.db, self.settings.delivery_attempts):
+                    with about(ticket_id=item.ticket_id, delivery_id=item.id):
+                        log.warning("delivery %s: its worker stopped; reaped to %s", item.id,
+                                    item.status)  # fmt: skip
                     self.wakeup.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), self.settings.lease_seconds / 4)

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from triage_hub.triage.output import TriageOutput
 
 OnDelta = Callable[[str], Awaitable[None]]
@@ -34,9 +36,12 @@ class EngineAnswer:
 class InvalidAnswer(Exception):
     """The engine answered, but not with a usable triage: the ticket's attempt is spent."""
 
-    def __init__(self, message: str, raw_response: str | None, model: str) -> None:
+    def __init__(
+        self, message: str, raw_response: str | None, model: str, reason: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # for the ticket's last_error, which agents read
+        self.reason = reason or message  # for the log: no words of the model's, nor the ticket's
         self.raw_response = raw_response
         self.model = model
 
@@ -67,3 +72,17 @@ class Engine(Protocol):
     async def close(self) -> None:
         """Release what it holds (connections)."""
         ...
+
+
+class LLMReport(BaseModel):
+    """The LLM part of /health: is the server there, and does it serve the model?"""
+
+    host: str
+    model: str
+    reachable: bool
+    model_available: bool
+    error: str | None = None
+
+    def health(self, engine: str) -> EngineHealth:
+        """The engine's health as this report tells it: ready when the model is there."""
+        return EngineHealth(engine, self.reachable and self.model_available, self.model_dump())

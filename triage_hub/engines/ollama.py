@@ -1,31 +1,31 @@
-"""The Ollama engine: the streaming /api/chat call, bounded in time, with every fault as one
-domain error; the answer parsed and validated; the probe that says whether Ollama has the
-model."""
+"""The Ollama engine: the streaming /api/chat call, bounded in time and in tokens, with every
+fault as one domain error; the answer parsed and validated; the probe that says whether Ollama
+has the model."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 
 import httpx
 import ollama
-from pydantic import BaseModel
 
-from triage_hub.engines.base import EngineAnswer, EngineHealth, InvalidAnswer, OnDelta
-from triage_hub.prompts import PROMPT_VERSION, build_messages
+from triage_hub.engines.base import EngineAnswer, EngineHealth, LLMReport, OnDelta
+from triage_hub.engines.streaming import LLMResult, describe, read_stream, to_answer
+from triage_hub.prompts import build_messages
 from triage_hub.triage.faults import Cause, LLMUnavailable
-from triage_hub.triage.output import TRIAGE_JSON_SCHEMA, InvalidOutput, parse_triage
+from triage_hub.triage.output import TRIAGE_JSON_SCHEMA
 
 __all__ = [
     "TRANSPORT_ERRORS",
+    "LLMReport",
     "LLMResult",
     "LLMUnavailable",
     "OllamaEngine",
     "check_llm",
+    "context_window",
     "make_client",
     "stream_triage",
 ]
@@ -35,21 +35,16 @@ PROBE_TIMEOUT = 2.0
 # What the client raises when Ollama cannot be reached or the connection breaks; with
 # stream=True a refused connection surfaces as a bare httpx.ConnectError, not ConnectionError.
 TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError)
-
-
-@dataclass
-class LLMResult:
-    """What one call produced: the model's whole text and how long it took."""
-
-    text: str
-    model: str
-    first_token_ms: float | None
-    total_ms: float
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    done_reason: str | None
-    # (token, log-probability) of each token said, where the server returns them.
-    logprobs: list[tuple[str, float]] = field(default_factory=list)
+DEFAULT_MAX_OUTPUT_TOKENS = 512
+DEFAULT_KEEP_ALIVE = "30m"
+# The context window asked for: never below what older Ollama defaults to, in steps of 1,024.
+MIN_CONTEXT = 2048
+CONTEXT_STEP = 1024
+# Tokens are estimated from UTF-8 bytes, conservatively: English runs at about 4 bytes a token,
+# other scripts at 2-3; the chat template adds a few tokens a message.
+BYTES_PER_TOKEN = 2
+TOKENS_PER_MESSAGE = 16
+_SECONDS = re.compile(r"-?\d+(\.\d+)?")
 
 
 def make_client(host: str, timeout: float) -> ollama.AsyncClient:
@@ -57,6 +52,24 @@ def make_client(host: str, timeout: float) -> ollama.AsyncClient:
     return ollama.AsyncClient(
         host=host, timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
     )
+
+
+def context_window(messages: list[dict[str, str]], max_output_tokens: int) -> int:
+    """`num_ctx` for a call: the prompt's estimated tokens plus the answer's bound, rounded up.
+    Older Ollama defaults to 2,048 tokens and silently drops the start of a longer prompt —
+    the system prompt."""
+    prompt_bytes = sum(len(message["content"].encode("utf-8")) for message in messages)
+    needed = (
+        math.ceil(prompt_bytes / BYTES_PER_TOKEN)
+        + TOKENS_PER_MESSAGE * len(messages)
+        + max_output_tokens
+    )
+    return max(MIN_CONTEXT, math.ceil(needed / CONTEXT_STEP) * CONTEXT_STEP)
+
+
+def _keep_alive(value: str) -> str | float:
+    """Seconds as a number (Ollama reads a string as a Go duration, which needs a unit)."""
+    return float(value) if _SECONDS.fullmatch(value) else value
 
 
 async def stream_triage(
@@ -67,96 +80,70 @@ async def stream_triage(
     timeout: float,  # noqa: ASYNC109 -- a setting (TRIAGE_LLM_TIMEOUT) applied inside
     stall_timeout: float,
     on_chunk: Callable[[str], Awaitable[None]] | None = None,
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+    keep_alive: str = DEFAULT_KEEP_ALIVE,
 ) -> LLMResult:
     """Stream one triage answer; `on_chunk` gets each non-empty delta as it arrives.
 
-    `timeout` bounds the whole call. `stall_timeout` bounds the gap between chunks once the
-    first chunk has come: before it only `timeout` applies, as a cold model may load for a
-    minute before it says anything. Raises LLMUnavailable for every infrastructure fault.
+    `timeout` bounds the whole call, `stall_timeout` the gaps after the first chunk (see
+    `read_stream`); `max_output_tokens` the answer (num_predict). Raises LLMUnavailable for
+    every infrastructure fault.
     """
-    started = time.perf_counter()
-    parts: list[str] = []
+    messages = build_messages(ticket_text)
     logprobs: list[tuple[str, float]] = []
-    first_token_ms: float | None = None
-    final: ollama.ChatResponse | None = None
+    final: list[ollama.ChatResponse] = []
+
+    async def start() -> AsyncIterator[ollama.ChatResponse]:
+        return await client.chat(
+            model=model,
+            messages=messages,
+            stream=True,
+            format=TRIAGE_JSON_SCHEMA,
+            options={
+                "temperature": 0,
+                "num_predict": max_output_tokens,
+                "num_ctx": context_window(messages, max_output_tokens),
+            },
+            # Kept loaded between quiet spells: a reload costs seconds to a minute.
+            keep_alive=_keep_alive(keep_alive),
+            # Ollama 0.12.11+ returns each token's log-probability: the confidence of the
+            # chosen category and urgency. Older servers ignore the field.
+            logprobs=True,
+        )
+
+    def delta_of(chunk: ollama.ChatResponse) -> str:
+        logprobs.extend((lp.token, lp.logprob) for lp in chunk.logprobs or ())
+        if chunk.done:
+            final.append(chunk)
+        return chunk.message.content or ""
+
     try:
-        async with asyncio.timeout(timeout):
-            stream = await client.chat(
-                model=model,
-                messages=build_messages(ticket_text),
-                stream=True,
-                format=TRIAGE_JSON_SCHEMA,
-                options={"temperature": 0},
-                # Ollama 0.12.11+ returns each token's log-probability: the confidence of the
-                # chosen category and urgency. Older servers ignore the field.
-                logprobs=True,
-            )
-            try:
-                chunk = await _next_chunk(stream, None)
-                while chunk is not None:
-                    delta = chunk.message.content or ""
-                    logprobs.extend((lp.token, lp.logprob) for lp in chunk.logprobs or ())
-                    if delta:
-                        if first_token_ms is None:
-                            first_token_ms = _ms_since(started)
-                        parts.append(delta)
-                        if on_chunk is not None:
-                            await on_chunk(delta)
-                    if chunk.done:
-                        final = chunk
-                    # Read on to the end even after done, so the connection can be reused.
-                    chunk = await _next_chunk(stream, stall_timeout)
-            finally:
-                # Closing the generator closes the HTTP response, also when we cut it off.
-                await _close(stream)
-    except TimeoutError:
-        raise LLMUnavailable(
-            f"timeout: no complete answer within {timeout:g} s", Cause.TIMEOUT
-        ) from None
+        streamed = await read_stream(
+            start,
+            delta_of,
+            server="Ollama",
+            timeout=timeout,
+            stall_timeout=stall_timeout,
+            on_chunk=on_chunk,
+        )
     except ollama.ResponseError as exc:
         raise _response_error(exc, model) from None
     except TRANSPORT_ERRORS as exc:
         raise _transport_error(exc) from None
-    if final is None:
+    if not final:
         # The stream ended cleanly but without its done chunk: a transport fault, as a cut-off.
         raise LLMUnavailable("Ollama's stream ended before the answer was done", Cause.BROKEN)
+    done = final[-1]
     return LLMResult(
-        text="".join(parts),
-        model=final.model or model,
-        first_token_ms=first_token_ms,
-        total_ms=_ms_since(started),
-        prompt_tokens=final.prompt_eval_count,
-        completion_tokens=final.eval_count,
-        done_reason=final.done_reason,
+        text=streamed.text,
+        model=done.model or model,
+        first_token_ms=streamed.first_token_ms,
+        total_ms=streamed.total_ms,
+        prompt_tokens=done.prompt_eval_count,
+        completion_tokens=done.eval_count,
+        done_reason=done.done_reason,
         logprobs=logprobs,
     )
-
-
-async def _next_chunk(
-    stream: AsyncIterator[ollama.ChatResponse], stall_timeout: float | None
-) -> ollama.ChatResponse | None:
-    """The next chunk, or None at the end of the stream."""
-    try:
-        async with asyncio.timeout(stall_timeout):
-            return await anext(stream)
-    except StopAsyncIteration:
-        return None
-    except TimeoutError:
-        # Only this inner deadline surfaces here; the outer one arrives as a cancellation.
-        raise LLMUnavailable(
-            f"timeout: stream stalled for {stall_timeout:g} s", Cause.STALLED
-        ) from None
-    except ValueError as exc:
-        # A line that is not JSON, or not a chat chunk (json and pydantic errors are ValueErrors).
-        raise LLMUnavailable(
-            f"malformed stream from Ollama: {_describe(exc)}", Cause.BROKEN
-        ) from None
-
-
-async def _close(stream: AsyncIterator[ollama.ChatResponse]) -> None:
-    aclose: Callable[[], Awaitable[object]] | None = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _response_error(exc: ollama.ResponseError, model: str) -> LLMUnavailable:
@@ -177,64 +164,34 @@ def _response_error(exc: ollama.ResponseError, model: str) -> LLMUnavailable:
 
 def _transport_error(exc: Exception) -> LLMUnavailable:
     if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
-        return LLMUnavailable(f"Ollama unreachable: {_describe(exc)}", Cause.UNREACHABLE)
+        return LLMUnavailable(f"Ollama unreachable: {describe(exc)}", Cause.UNREACHABLE)
     if isinstance(exc, httpx.TimeoutException):
-        return LLMUnavailable(f"timeout: Ollama went quiet ({_describe(exc)})", Cause.STALLED)
+        return LLMUnavailable(f"timeout: Ollama went quiet ({describe(exc)})", Cause.STALLED)
     # Includes a stream cut off before its done chunk (RemoteProtocolError).
-    return LLMUnavailable(f"connection to Ollama broke: {_describe(exc)}", Cause.BROKEN)
-
-
-def _describe(exc: BaseException) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-# Where each value of the answer sits in the text the model said.
-_VALUE_SPANS = {
-    "category": re.compile(r'"category"\s*:\s*"([^"]*)"'),
-    "urgency": re.compile(r'"urgency"\s*:\s*"([^"]*)"'),
-    "sentiment": re.compile(r'"sentiment"\s*:\s*"?(\d+)'),
-}
-
-
-def confidence_from_logprobs(text: str, logprobs: list[tuple[str, float]]) -> dict[str, float]:
-    """The probability the model gave each chosen value: the product of the probabilities of
-    the tokens that spell it (empty where the server sent no log-probabilities)."""
-    if not logprobs or "".join(token for token, _ in logprobs) != text:
-        return {}
-    starts, offset = [], 0
-    for token, _ in logprobs:
-        starts.append(offset)
-        offset += len(token)
-    found: dict[str, float] = {}
-    for name, pattern in _VALUE_SPANS.items():
-        match = pattern.search(text)
-        if match is None:
-            continue
-        begin, end = match.span(1)
-        total = sum(
-            logprob
-            for (token, logprob), start in zip(logprobs, starts, strict=True)
-            if start < end and start + len(token) > begin
-        )
-        found[name] = math.exp(total)
-    return found
+    return LLMUnavailable(f"connection to Ollama broke: {describe(exc)}", Cause.BROKEN)
 
 
 class OllamaEngine:
-    """Triage by a model on an Ollama server. One per claimer (a connection pool each)."""
+    """Triage by a model on one Ollama server. One per claimer (a connection pool each)."""
 
     name = "ollama"
 
-    def __init__(self, host: str, model: str, timeout: float, stall_timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        timeout: float,
+        stall_timeout: float,
+        *,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        keep_alive: str = DEFAULT_KEEP_ALIVE,
+    ) -> None:
         self.host = host
         self.model = model
         self.timeout = timeout
         self.stall_timeout = stall_timeout
+        self.max_output_tokens = max_output_tokens
+        self.keep_alive = keep_alive
         self._client = make_client(host, timeout)
 
     async def triage(self, ticket_text: str, on_delta: OnDelta | None = None) -> EngineAnswer:
@@ -246,44 +203,22 @@ class OllamaEngine:
             timeout=self.timeout,
             stall_timeout=self.stall_timeout,
             on_chunk=on_delta,
+            max_output_tokens=self.max_output_tokens,
+            keep_alive=self.keep_alive,
         )
-        try:
-            output = parse_triage(result.text)
-        except InvalidOutput as error:
-            raise InvalidAnswer(error.message, result.text, result.model) from None
-        return EngineAnswer(
-            output=output,
-            engine=self.name,
-            model=result.model,
-            raw_response=result.text,
-            prompt_version=PROMPT_VERSION,
-            confidence=confidence_from_logprobs(result.text, result.logprobs),
-            first_token_ms=result.first_token_ms,
-            total_ms=result.total_ms,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-        )
+        return to_answer(result, self.name, self.max_output_tokens)
+
+    async def report(self) -> LLMReport:
+        """Is Ollama there, and does it have the model? (GET /api/tags.)"""
+        return await check_llm(self._client, self.host, self.model)
 
     async def health(self) -> EngineHealth:
         """Is Ollama there, and does it have the model?"""
-        report = await check_llm(self._client, self.host, self.model)
-        return EngineHealth(
-            self.name, report.reachable and report.model_available, report.model_dump()
-        )
+        return (await self.report()).health(self.name)
 
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.close()  # type: ignore[no-untyped-call]
-
-
-class LLMReport(BaseModel):
-    """The LLM part of /health."""
-
-    host: str
-    model: str
-    reachable: bool
-    model_available: bool
-    error: str | None = None
 
 
 def _same_model(wanted: str, listed: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from triage_hub.engines.base import Engine, EngineAnswer, EngineHealth, InvalidAnswer, OnDelta
+from triage_hub.logs import without_credentials
 from triage_hub.metrics import Metrics
 from triage_hub.settings import LLMHost
 from triage_hub.triage.breaker import CircuitBreaker, Permit
@@ -50,8 +51,9 @@ class Host:
 
     def __init__(self, url: str, slots: int, factory: HostFactory) -> None:
         self.url = url
+        self.label = without_credentials(url)  # in logs, metrics and /health: no password
         self.slots = slots
-        self.breaker = CircuitBreaker(what=f"LLM host {url}")
+        self.breaker = CircuitBreaker(what=f"LLM host {self.label}")
         self.in_flight = 0
         self.figures = HostFigures()
         self.last_cause: Cause | None = None
@@ -155,7 +157,7 @@ class LLMPool:
                 log.warning(
                     "LLM host %s failed (%s): its calls go to the other hosts, and it is probed "
                     "until it answers",
-                    host.url,
+                    host.label,
                     failure.error.message,
                 )
 
@@ -199,7 +201,7 @@ class LLMPool:
         host.figures.calls += 1
         self._publish(host)
         if self._metrics is not None:
-            self._metrics.llm_host_calls.labels(host.url).inc()
+            self._metrics.llm_host_calls.labels(host.label).inc()
         return host, permit
 
     async def _release(self, host: Host) -> None:
@@ -241,25 +243,29 @@ class LLMPool:
         Refused, busy or without the model: the host. A timeout, a stall, a broken stream or a
         5xx may be the ticket's, unless the host no longer answers its probe (it died mid-call)
         or two different tickets fail on it in a row."""
+        wait = error.retry_after  # a busy server's Retry-After holds its next probe back
         if not error.cause.may_be_the_tickets:
-            host.breaker.failed(permit, error.message)
+            host.breaker.failed(permit, error.message, retry_after=wait)
             return True
         health = await host.health()
         if not health.ready:
-            host.breaker.failed(permit, error.message)
+            host.breaker.failed(permit, error.message, retry_after=wait)
             return True
         ticket = uuid.uuid5(_TICKETS, ticket_text)
-        return host.breaker.failed(permit, error.message, suspect=ticket)
+        return host.breaker.failed(permit, error.message, suspect=ticket, retry_after=wait)
 
     def _all_down(self) -> LLMUnavailable:
         """Every host is down: one error for the claimers' breaker, an outage, not the ticket's."""
         errors = [host.breaker.last_error or "down" for host in self.hosts]
+        # The claimers' next probe: not before the first host's (its backoff, its Retry-After).
+        soonest = min(host.breaker.probe_due_in for host in self.hosts)
         if len(self.hosts) == 1:
-            return LLMUnavailable(errors[0], self._outage_cause())
+            return LLMUnavailable(errors[0], self._outage_cause(), retry_after=soonest)
         listed = "; ".join(
-            f"{host.url}: {error}" for host, error in zip(self.hosts, errors, strict=True)
+            f"{host.label}: {error}" for host, error in zip(self.hosts, errors, strict=True)
         )
-        return LLMUnavailable(f"every LLM host is down ({listed})", self._outage_cause())
+        message = f"every LLM host is down ({listed})"
+        return LLMUnavailable(message, self._outage_cause(), retry_after=soonest)
 
     def _outage_cause(self) -> Cause:
         causes = {host.last_cause for host in self.hosts}
@@ -270,7 +276,7 @@ class LLMPool:
         host.figures.errors[cause] = host.figures.errors.get(cause, 0) + 1
         host.last_cause = error.cause
         if self._metrics is not None:
-            self._metrics.llm_host_errors.labels(host.url, cause).inc()
+            self._metrics.llm_host_errors.labels(host.label, cause).inc()
 
     def _count_answer(self, host: Host, answer: EngineAnswer) -> None:
         figures = host.figures
@@ -285,19 +291,19 @@ class LLMPool:
                 rate if old is None else old + _TOKENS_PER_S_WEIGHT * (rate - old)
             )
         if self._metrics is not None:
-            self._metrics.llm_host_call_seconds.labels(host.url).observe(seconds)
+            self._metrics.llm_host_call_seconds.labels(host.label).observe(seconds)
             if answer.completion_tokens:
-                self._metrics.llm_host_tokens.labels(host.url).inc(answer.completion_tokens)
+                self._metrics.llm_host_tokens.labels(host.label).inc(answer.completion_tokens)
             if figures.tokens_per_second is not None:
-                self._metrics.llm_host_tokens_per_second.labels(host.url).set(
+                self._metrics.llm_host_tokens_per_second.labels(host.label).set(
                     figures.tokens_per_second
                 )
 
     def _publish(self, host: Host) -> None:
         if self._metrics is not None:
-            self._metrics.llm_host_slots.labels(host.url).set(host.slots)
-            self._metrics.llm_host_in_flight.labels(host.url).set(host.in_flight)
-            self._metrics.llm_host_up.labels(host.url).set(0 if host.breaker.is_open else 1)
+            self._metrics.llm_host_slots.labels(host.label).set(host.slots)
+            self._metrics.llm_host_in_flight.labels(host.label).set(host.in_flight)
+            self._metrics.llm_host_up.labels(host.label).set(0 if host.breaker.is_open else 1)
 
     def publish(self) -> None:
         """Bring the per-host gauges up to date (when /metrics is read)."""
@@ -309,7 +315,7 @@ class LLMPool:
         figures = host.figures
         mean = figures.answered_seconds / figures.answered if figures.answered else None
         return {
-            "url": host.url,
+            "url": host.label,
             "slots": host.slots,
             "state": host.state,
             "in_flight": host.in_flight,

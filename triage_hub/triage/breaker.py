@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 # Failures that may be a ticket's own (a timeout, a stall, a 5xx) open the breaker only when this
 # many different tickets fail in a row: one poison ticket must not pause every claimer.
 SUSPECT_TICKETS_TO_OPEN = 2
+# The longest a server's Retry-After may hold the probe back.
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 class Permit:
@@ -114,19 +116,28 @@ class CircuitBreaker:
         self.last_error = None
         self._delay = self.first_delay
 
-    def failed(self, permit: Permit, error: str, suspect: uuid.UUID | None = None) -> bool:
-        """The LLM gave no answer; `suspect` is the ticket when it may be the cause. True when
-        this opened the breaker."""
+    def failed(
+        self,
+        permit: Permit,
+        error: str,
+        suspect: uuid.UUID | None = None,
+        retry_after: float | None = None,
+    ) -> bool:
+        """The LLM gave no answer; `suspect` is the ticket when it may be the cause, and
+        `retry_after` the seconds the server asked for (no probe before then). True when this
+        opened the breaker."""
         self._settle(permit)
         self.last_error = error
         if permit.probe:
             self._delay = min(self._delay * 2, self.max_delay)
-            self._retry_at = time.monotonic() + self._delay
+            self._probe_after(retry_after)
             log.info(
                 "%s is still unavailable (%s); next probe in %.1fs", self.what, error, self._delay
             )
             return False
         if self.is_open:
+            if retry_after is not None:
+                self._probe_after(retry_after)
             return False
         if suspect is not None:
             self._suspects.add(suspect)
@@ -134,5 +145,10 @@ class CircuitBreaker:
                 return False
         self.is_open = True
         self._delay = self.first_delay
-        self._retry_at = time.monotonic() + self._delay
+        self._probe_after(retry_after)
         return True
+
+    def _probe_after(self, retry_after: float | None) -> None:
+        """The next probe after the backoff, and not before the server's Retry-After."""
+        wait = max(self._delay, min(retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+        self._retry_at = max(self._retry_at, time.monotonic() + wait)

@@ -20,7 +20,9 @@ from triage_hub.db.claims import Claim
 from triage_hub.db.notify import Notifier, Wakeup
 from triage_hub.db.pool import Database
 from triage_hub.engines.base import Engine, EngineAnswer, InvalidAnswer
+from triage_hub.engines.llm import missing_model_hint
 from triage_hub.errors import DatabaseUnavailable
+from triage_hub.logs import about, without_credentials
 from triage_hub.metrics import Metrics
 from triage_hub.settings import Settings
 from triage_hub.supervisor import Supervised, Supervisor
@@ -149,18 +151,19 @@ class ClaimerPool:
         if claim is None:
             return False
         self.in_flight[claim.ticket_id] = claim
-        try:
-            await self._triage(llm, claim, permit)
-        except DatabaseUnavailable:
-            # The outcome could not be stored; the lease expires and the reaper retries.
-            del self.in_flight[claim.ticket_id]
-            await asyncio.sleep(1)
-        except Exception as error:
-            del self.in_flight[claim.ticket_id]
-            await self._internal_error(claim, error)
-            raise  # the supervisor logs it and starts this claimer again
-        else:
-            del self.in_flight[claim.ticket_id]
+        with about(ticket_id=claim.ticket_id):  # every line logged meanwhile names the ticket
+            try:
+                await self._triage(llm, claim, permit)
+            except DatabaseUnavailable:
+                # The outcome could not be stored; the lease expires and the reaper retries.
+                del self.in_flight[claim.ticket_id]
+                await asyncio.sleep(1)
+            except Exception as error:
+                del self.in_flight[claim.ticket_id]
+                await self._internal_error(claim, error)
+                raise  # the supervisor logs it (naming the ticket: logs.about) and restarts us
+            else:
+                del self.in_flight[claim.ticket_id]
         return True
 
     async def _internal_error(self, claim: Claim, error: Exception) -> None:
@@ -230,7 +233,9 @@ class ClaimerPool:
         unless the ticket may be the cause and has not failed often enough to give up; else an
         outage hands the ticket back as it was, and a failure it may cause counts against it."""
         suspect = claim.ticket_id if error.cause.may_be_the_tickets else None
-        opened = self.breaker.failed(permit, error.message, suspect=suspect)
+        opened = self.breaker.failed(
+            permit, error.message, suspect=suspect, retry_after=error.retry_after
+        )
         self._log_llm_down(error, opened)
         if self.engines.mode == "auto" and (suspect is None or self.outcomes.gives_up(claim)):
             await self.outcomes.completed(claim, await self._builtin_answer(claim, error))
@@ -257,10 +262,10 @@ class ClaimerPool:
         if error.model_missing and not self._missing_model_logged:
             self._missing_model_logged = True
             log.error(
-                "model %r is not on the Ollama server at %s: run `ollama pull %s`",
+                "model %r is not on the LLM server at %s: %s",
                 self.settings.model,
-                ", ".join(host.url for host in self.settings.llm_hosts()),
-                self.settings.model,
+                ", ".join(without_credentials(host.url) for host in self.settings.llm_hosts()),
+                missing_model_hint(self.settings),
             )
         elif opened and self.engines.mode == "auto":
             log.warning(
@@ -281,7 +286,8 @@ class ClaimerPool:
                 reaped = []
             self.metrics.leases_reaped.inc(len(reaped))
             for ticket_id, status in reaped:
-                log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
+                with about(ticket_id=ticket_id):
+                    log.warning("ticket %s: lease expired; reaped to %s", ticket_id, status)
             if any(status == "PENDING" for _, status in reaped):
                 self.wakeup.set()
                 self.notifier.request()

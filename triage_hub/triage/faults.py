@@ -12,6 +12,7 @@ class Cause(enum.Enum):
 
     UNREACHABLE = "unreachable"  # nothing was sent: refused, DNS, connect timeout
     MODEL_MISSING = "model_missing"  # the server lacks the model: configuration
+    UNAUTHORIZED = "unauthorized"  # the server refused our API key (401, 403): configuration
     BUSY = "busy"  # the server's queue is full (503, 429): load, not the ticket
     TIMEOUT = "timeout"  # no complete answer within TRIAGE_LLM_TIMEOUT
     STALLED = "stalled"  # the stream went quiet for TRIAGE_STALL_SECONDS
@@ -23,7 +24,7 @@ class Cause(enum.Enum):
     def may_be_the_tickets(self) -> bool:
         """Whether this ticket could cause it (a long text, a model that never stops, a runner
         that crashes on this input): such failures are counted against the ticket."""
-        return self not in (Cause.UNREACHABLE, Cause.MODEL_MISSING, Cause.BUSY)
+        return self not in (Cause.UNREACHABLE, Cause.MODEL_MISSING, Cause.UNAUTHORIZED, Cause.BUSY)
 
 
 # What an agent reads on a ticket that was given up on, per cause; {tries} and {detail} filled in.
@@ -39,11 +40,13 @@ _GIVEN_UP = {
 class LLMUnavailable(Exception):
     """The LLM gave no answer. Not an invalid answer: the call itself did not complete."""
 
-    def __init__(self, message: str, cause: Cause) -> None:
+    def __init__(self, message: str, cause: Cause, retry_after: float | None = None) -> None:
         message = message if len(message) <= _MESSAGE_MAX_CHARS else message[:199] + "…"
         super().__init__(message)
         self.message = message
         self.cause = cause
+        # Seconds the server asked us to wait (its Retry-After), where it said.
+        self.retry_after = retry_after
 
     @property
     def model_missing(self) -> bool:

@@ -97,7 +97,7 @@ class Outcomes:
             "ticket %s: invalid answer on attempt %d (%s) -> %s",
             claim.ticket_id,
             claim.attempt,
-            error.message,
+            error.reason,
             status or "fenced off",
         )
         if status == "PENDING" and not final:

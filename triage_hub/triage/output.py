@@ -54,10 +54,12 @@ TRIAGE_JSON_SCHEMA: dict[str, Any] = {
 class InvalidOutput(Exception):
     """The model's answer holds no usable triage; the message is short enough for `last_error`."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, reason: str | None = None) -> None:
         message = _clip(message, _MESSAGE_MAX_CHARS)
         super().__init__(message)
         self.message = message
+        # For the log: the message without the model's words (they may quote the ticket).
+        self.reason = reason or message
 
 
 def _canonical_choice(value: object, choices: tuple[str, ...]) -> object:
@@ -145,7 +147,10 @@ def _nothing_found(text: str) -> InvalidOutput:
     preview = _clip(" ".join(text.split()), _PREVIEW_CHARS)
     if not preview:
         return InvalidOutput("the model returned no text")
-    return InvalidOutput(f"no JSON object in the model output: {preview!r}")
+    return InvalidOutput(
+        f"no JSON object in the model output: {preview!r}",
+        reason=f"no JSON object in the model output ({len(text)} characters)",
+    )
 
 
 def _clip(text: str, limit: int) -> str:

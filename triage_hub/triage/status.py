@@ -1,12 +1,12 @@
-"""Do the LLM hosts answer, with our model? Asked by /health, cached briefly."""
+"""Do the LLM hosts answer, with our model? Asked by /health, cached briefly (Ollama's
+/api/tags, an OpenAI API's /v1/models)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from triage_hub.engines.base import EngineHealth
-from triage_hub.engines.ollama import LLMReport
+from triage_hub.engines.base import EngineHealth, LLMReport
 from triage_hub.engines.pool import Host, LLMPool
 
 CACHE_SECONDS = 5.0
@@ -60,7 +60,7 @@ def _report(host: Host, health: EngineHealth, model: str) -> LLMReport:
     detail = health.detail
     error = detail.get("error")
     return LLMReport(
-        host=str(detail.get("host", host.url)),
+        host=str(detail.get("host", host.label)),
         model=str(detail.get("model", model)),
         reachable=bool(detail.get("reachable", health.ready)),
         model_available=bool(detail.get("model_available", health.ready)),

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from triage_hub import __version__
 from triage_hub.db.schema import schema_digest
-from triage_hub.engines.ollama import LLMReport
+from triage_hub.engines.base import LLMReport
 from triage_hub.errors import DatabaseUnavailable
 from triage_hub.keys import (
     BREAKER,

@@ -27,6 +27,7 @@ from triage_hub.db import accounts
 from triage_hub.errors import BadRequest
 from triage_hub.intake import bucket_key, retry_after
 from triage_hub.keys import DATABASE, PASSWORD_HASHING, SETTINGS
+from triage_hub.logs import without_addresses
 from triage_hub.routing import Access, Endpoint
 from triage_hub.web.apidoc import NOT_A_FORM, RETRY_AFTER, form, form_refused, html, page, query
 from triage_hub.web.auth import (
@@ -149,7 +150,7 @@ async def login(request: web.Request) -> web.Response:
     # own would tell a guesser that the password was right.
     if candidate is None or not matches or candidate.disabled:
         disabled = " (a disabled account)" if matches else ""
-        log.info("failed login for %r from %s%s", name[:64], address, disabled)
+        log.info("failed login for %s from %s%s", logged_name(name), address, disabled)
         return _login_page(request, next_path, name, "Wrong name or password.", 401)
     await accounts.take_back_login_failure(db, list(limits), attempt.reservation, keys["pair"])
     if needs_rehash(candidate.password_hash):
@@ -157,7 +158,7 @@ async def login(request: web.Request) -> web.Response:
         await accounts.update_password_hash(db, candidate.id, new_hash)
     response = web.HTTPSeeOther(next_path)
     await _start_session(request, response, candidate.id)
-    log.info("agent %s logged in from %s", candidate.name, address)
+    log.info("agent %s logged in from %s", without_addresses(candidate.name), address)
     raise response
 
 
@@ -169,10 +170,18 @@ async def logout(request: web.Request) -> web.Response:
         if not await csrf_ok(request, agent):
             return _cross_site(request)
         await accounts.delete_session(request.app[DATABASE], digest(sid))
-        log.info("agent %s logged out", agent.name)
+        log.info("agent %s logged out", without_addresses(agent.name))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(cookie_name(request), path="/")
     raise response
+
+
+def logged_name(name: str) -> str:
+    """A name typed at the login, for the log: quoted, with an e-mail address masked; one that
+    no agent could have (a password typed in the wrong field?) is not shown."""
+    if not is_agent_name(name):
+        return "a name no agent can have"
+    return repr(without_addresses(name))
 
 
 def _setup_page(
@@ -237,7 +246,7 @@ async def setup(request: web.Request) -> web.Response:
     agent_id = await accounts.insert_first_agent(db, name, password_hash, digest(token))
     if agent_id is None:  # another request used the link or created an agent meanwhile
         return await _setup_refused(request, token, 409) or _link_not_valid(request)
-    log.info("first agent %s created through the setup link", name)
+    log.info("first agent %s created through the setup link", without_addresses(name))
     response = web.HTTPSeeOther("/dashboard")
     await _start_session(request, response, agent_id)
     raise response

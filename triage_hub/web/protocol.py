@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
 from triage_hub.web.middlewares import HTTP_ERROR_CODES, error_body
+from triage_hub.web.request_id import HEADER, assign_request_id
 from triage_hub.web.responses import json_response
 from triage_hub.web.security import FIXED_HEADERS, NO_SCRIPT_POLICY
 
@@ -49,7 +50,9 @@ class JsonErrorRequestHandler(web.RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         """A request that could not be parsed (or whose handling failed outside the app's
-        middlewares): one log line (a traceback only for our own faults) and a JSON error."""
+        middlewares): one log line (a traceback only for our own faults) and a JSON error, with
+        a request id of its own."""
+        request_id = assign_request_id(request)
         if status >= 500:
             self.log_exception("error handling request from %s", request.remote, exc_info=exc)
             body = error_body("internal_error", "Internal server error.")
@@ -59,7 +62,7 @@ class JsonErrorRequestHandler(web.RequestHandler):
             body = error_body(code, "The request is not valid HTTP.")
         if request.writer.output_size > 0:  # as aiohttp: too late for another answer
             raise ConnectionError("an answer was partly sent already")
-        response = json_response(body, status, PROTOCOL_ERROR_HEADERS)
+        response = json_response(body, status, {**PROTOCOL_ERROR_HEADERS, HEADER: request_id})
         response.force_close()
         return response
 

@@ -64,7 +64,7 @@ SET status = CASE WHEN d.attempts >= $1 THEN 'FAILED' ELSE 'PENDING' END,
     claim_token = NULL, claimed_by = NULL, lease_expires_at = NULL
 FROM expired
 WHERE d.id = expired.id
-RETURNING d.id, d.status;
+RETURNING d.id, d.ticket_id, d.status;
 
 -- name: ticket_deliveries
 -- What became of a ticket's deliveries, oldest first (the detail view, the customer's page).

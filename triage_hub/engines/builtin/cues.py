@@ -32,13 +32,17 @@ CATEGORY_CUES: Mapping[str, tuple[re.Pattern[str], ...]] = {
         _any(r"\brefund", r"\berstatt", r"\breembols", r"\bdevoluci[oó]n", r"\brembours"),
         _any(r"\binvoice", r"\breceipt", r"\brechnung", r"\bfactur", r"\bfattur", r"\bfatura"),
         _any(r"\bbill(?:ed|ing)?\b", r"\bbilan\b"),
-        _any(r"\bpayments?\b", r"\bpaid\b", r"\bzahlung", r"\bbezahl", r"\bpag[oaó]"),
+        _any(r"\bpayments?\b", r"\bpaid\b", r"zahlung", r"\bbezahl", r"\bpag[oaó]"),
+        # what something costs, asked the same way in each language (LABELLING.md §4)
+        _any(r"\bhow much\b", r"\bwie ?viel", r"\bcu[áa]nto", r"\bcombien\b", r"\bquanto"),
+        _any(r"\babrechn", r"\babgerechnet", r"\bkostet\b", r"\bcuesta\b", r"\bco[uû]te\b"),
         _any(r"\bpaiement", r"\bpay[ée]", r"\bpagament"),
         _any(r"\bsubscription", r"\babo\b", r"\babonnement", r"\bsuscripci", r"\babbonament"),
         _any(r"\bassinatura"),
         _any(r"\b(?:up|down)grad", r"\bplans?\b(?! to\b)", r"\btarif", r"\bforfait"),
         _any(r"\bpric(?:e|es|ed|ing)\b", r"\bpreis", r"\bprecio", r"\bprix\b", r"\bprezz"),
         _any(r"\bdiscount", r"\bcoupon", r"\brabatt", r"\bdescuento", r"\bremise\b", r"\bsconto"),
+        _any(r"\br[ée]duction", r"\bpromo", r"\berm[äa]ssig", r"\bnachlass"),
         _any(r"\bvat\b", r"\bmwst", r"\bust\b", r"\bust-id", r"\biva\b", r"\btva\b", r"\bprorat"),
         _any(r"\bcredit ?card", r"\bkreditkarte", r"\btarjeta", r"\bcarte bancaire"),
         _any(r"\bdeclined", r"\babgelehnt", r"\brechaz", r"\brefus[ée]e?\b"),
@@ -259,12 +263,18 @@ URGENCY_OVERRIDES: tuple[Override, ...] = (
         "data loss",
         _any(
             r"\bdata loss\b",
-            r"\b(?:all|every|entire|whole)\b[^.!?\n]{0,40}\b(?:deleted|lost|gone|wiped|erased)\b",
+            # ("all deleted items", an adjective, is a wish to restore, not a report of a loss)
+            r"\b(?:all|every|entire|whole)\b(?! deleted)[^.!?\n]{0,40}"
+            r"\b(?:deleted|lost|gone|wiped|erased)\b",
             r"\b(?:deleted|lost|wiped|overwr\w*)\b[^.!?\n]{0,30}\b(?:data|records|files|projects|"
             r"notes|workspace|contacts|customers|everything)\b",
-            r"\b(?:daten|dateien|alles)\b[^.!?\n]{0,30}\b(?:weg|verloren|gel[öo]scht)\b",
+            r"\b(?:daten|dateien|alles|alle)\b[^.!?\n]{0,30}\b(?:weg|verloren|gel[öo]scht)\b",
             r"\b(?:datos|archivos|todo)\b[^.!?\n]{0,30}\b(?:perdid|borrad|desaparecid)",
             r"\b(?:donn[ée]es|fichiers|tout)\b[^.!?\n]{0,30}\b(?:perdu|supprim|disparu|effac)",
+            # the verb first: "se han borrado todas las notas", "ont supprimé tous nos fichiers"
+            r"\b(?:borrad|perdid|desaparecid)\w*\s+(?:todos|todas)\b",
+            r"\b(?:supprim|perdu|effac|disparu)\w*\s+(?:tous|toutes)\b",
+            r"\b(?:all|every)\b[^.!?\n]{0,40}\b(?:have|has) (?:disappeared|vanished)\b",
         ),
     ),
     Override(
@@ -305,6 +315,8 @@ URGENCY_OVERRIDES: tuple[Override, ...] = (
             r"\b(?:nobody|no ?one|none of us|everyone|everybody|all (?:of )?(?:us|our \w+)|"
             r"(?:whole|entire) (?:team|company|org\w*|office|staff))\b[^.!?\n]{0,40}"
             r"\b(?:can'?t|cannot|unable to|is unable to|are unable to|locked out|logged out)\b",
+            # "nobody on my team can open a project", "none of us can": a whole team blocked
+            r"\b(?:nobody|no ?one|none of us)\b[^.!?\n]{0,30}\bcan\b(?! (?:see|tell|explain))",
             r"\b(?:keiner|niemand|alle|das ganze team|die ganze firma)\b[^.!?\n]{0,40}"
             r"\b(?:rein|anmelden|einloggen|zugreifen|ausgesperrt|gesperrt)",
             r"\b(?:nadie|todo el equipo|todos)\b[^.!?\n]{0,40}\b(?:entrar|acceder|iniciar sesi)",
