@@ -20,6 +20,7 @@ from tests.test_operator_cli import run
 from tests.waiting import wait_for_statuses
 
 Client = TestClient[Any, Any]
+pytestmark = pytest.mark.both_backends  # each test against Ollama fakes and OpenAI ones
 # Each answer takes a while (8 pieces, 30 ms apart), so that every host is kept full.
 STEADY = Behaviour(chunks=8, chunk_delay=0.03)
 
@@ -46,11 +47,11 @@ async def health_hosts(client: Client) -> dict[str, dict[str, Any]]:
 
 
 async def test_calls_are_spread_in_proportion_to_the_slots_and_never_beyond(
-    start_app: StartApp, database_url: str
+    start_app: StartApp, database_url: str, llm_backend: str
 ) -> None:
     slots = [1, 4, 8]
-    async with running_fakes(3, STEADY) as fakes:
-        settings = pool_settings(database_url, llm_urls(fakes, slots))
+    async with running_fakes(3, STEADY, llm_backend) as fakes:
+        settings = pool_settings(database_url, backend=llm_backend, urls=llm_urls(fakes, slots))
         assert settings.claimers == 13  # one per slot, TRIAGE_CLAIMERS unset
         client = await start_app(settings)
         await insert_tickets(database_url, 104)
@@ -85,10 +86,12 @@ async def test_calls_are_spread_in_proportion_to_the_slots_and_never_beyond(
 
 
 async def test_more_claimers_than_slots_wait_for_a_slot(
-    start_app: StartApp, database_url: str
+    start_app: StartApp, database_url: str, llm_backend: str
 ) -> None:
-    async with running_fakes(2, STEADY) as fakes:
-        settings = pool_settings(database_url, llm_urls(fakes, [1, 2]), TRIAGE_CLAIMERS=12)
+    async with running_fakes(2, STEADY, llm_backend) as fakes:
+        settings = pool_settings(
+            database_url, backend=llm_backend, urls=llm_urls(fakes, [1, 2]), TRIAGE_CLAIMERS=12
+        )
         await start_app(settings)
         await insert_tickets(database_url, 30)
         await wait_for_statuses(database_url, {"COMPLETED"}, 30, timeout=60)
@@ -97,14 +100,16 @@ async def test_more_claimers_than_slots_wait_for_a_slot(
 
 
 async def test_a_host_that_dies_mid_run_leaves_its_tickets_to_the_others(
-    start_app: StartApp, database_url: str
+    start_app: StartApp, database_url: str, llm_backend: str
 ) -> None:
     slow = Behaviour(chunks=8, chunk_delay=0.06)
-    async with running_fakes(3, slow) as fakes:
+    async with running_fakes(3, slow, llm_backend) as fakes:
         small, medium, big = fakes
         # auto: the built-in engine would answer if the claimers ever thought the LLM down.
         urls = llm_urls(fakes, [1, 4, 8])
-        await start_app(pool_settings(database_url, urls, TRIAGE_ENGINE="auto"))
+        await start_app(
+            pool_settings(database_url, backend=llm_backend, urls=urls, TRIAGE_ENGINE="auto")
+        )
         await insert_tickets(database_url, 80)
         await big.wait_active(8)
         await big.stop()  # its 8 answers are cut off mid-stream; then connections are refused
@@ -112,17 +117,21 @@ async def test_a_host_that_dies_mid_run_leaves_its_tickets_to_the_others(
         await wait_for_statuses(database_url, {"COMPLETED", "FAILED"}, 80, timeout=60)
         tickets = await rows(database_url)
         assert {t["status"] for t in tickets} == {"COMPLETED"}
-        assert {t["engine"] for t in tickets} == {"ollama"}  # never the fallback
+        assert {t["engine"] for t in tickets} == {llm_backend}  # never the fallback
         assert {(t["attempts"], t["handbacks"]) for t in tickets} == {(1, 0)}  # nothing spent
         finished_on_big = len(big.calls) - 8
         assert len(small.calls) + len(medium.calls) + finished_on_big >= 80
         assert small.max_active <= 1 and medium.max_active <= 4 and big.max_active <= 8
 
 
-async def test_a_host_that_comes_back_is_used_again(start_app: StartApp, database_url: str) -> None:
-    async with running_fakes(2, STEADY) as (first, second):
+async def test_a_host_that_comes_back_is_used_again(
+    start_app: StartApp, database_url: str, llm_backend: str
+) -> None:
+    async with running_fakes(2, STEADY, llm_backend) as (first, second):
         await first.stop()
-        client = await start_app(pool_settings(database_url, llm_urls([first, second], [2, 2])))
+        client = await start_app(
+            pool_settings(database_url, backend=llm_backend, urls=llm_urls([first, second], [2, 2]))
+        )
         await insert_tickets(database_url, 10)
         await wait_for_statuses(database_url, {"COMPLETED"}, 10, timeout=30)
         assert len(second.calls) == 10
@@ -146,14 +155,16 @@ async def test_a_host_that_comes_back_is_used_again(start_app: StartApp, databas
 
 @pytest.mark.parametrize("failure", ["invalid_enum", "stall_forever"])
 async def test_a_tickets_own_failure_is_not_the_hosts(
-    start_app: StartApp, database_url: str, failure: str
+    start_app: StartApp, database_url: str, failure: str, llm_backend: str
 ) -> None:
-    async with running_fakes(2) as fakes:
+    async with running_fakes(2, backend=llm_backend) as fakes:
         poison = getattr(Behaviour, failure)()
         for fake in fakes:
             fake.script = lambda body: poison if "poison" in ticket_text(body) else None
         urls = llm_urls(fakes, [2, 2])
-        client = await start_app(pool_settings(database_url, urls, TRIAGE_STALL_SECONDS=0.3))
+        client = await start_app(
+            pool_settings(database_url, backend=llm_backend, urls=urls, TRIAGE_STALL_SECONDS=0.3)
+        )
         await client.post("/tickets", json={"message": "a poison ticket"})
         await insert_tickets(database_url, 12)
         await wait_for_statuses(database_url, {"COMPLETED"}, 12, timeout=30)
@@ -171,12 +182,14 @@ async def test_a_tickets_own_failure_is_not_the_hosts(
 
 
 async def test_when_every_host_is_down_the_claimers_pause_and_resume(
-    start_app: StartApp, database_url: str
+    start_app: StartApp, database_url: str, llm_backend: str
 ) -> None:
-    async with running_fakes(2) as fakes:
+    async with running_fakes(2, backend=llm_backend) as fakes:
         for fake in fakes:
             await fake.stop()
-        client = await start_app(pool_settings(database_url, llm_urls(fakes, [1, 1])))
+        client = await start_app(
+            pool_settings(database_url, backend=llm_backend, urls=llm_urls(fakes, [1, 1]))
+        )
         await insert_tickets(database_url, 4)
         await asyncio.sleep(1.0)
         report = await (await client.get("/health")).json()
@@ -190,10 +203,14 @@ async def test_when_every_host_is_down_the_claimers_pause_and_resume(
         assert len(fakes[1].calls) == 4
 
 
-async def test_check_asks_every_host(database_url: str) -> None:
-    async with running_fakes(3) as fakes:
+async def test_check_asks_every_host(database_url: str, llm_backend: str) -> None:
+    async with running_fakes(3, backend=llm_backend) as fakes:
         await fakes[2].stop()
-        env = {"DATABASE_URL": database_url, "TRIAGE_LLM_URLS": llm_urls(fakes, [1, 4, 8])}
+        env = {
+            "DATABASE_URL": database_url,
+            "TRIAGE_LLM_URLS": llm_urls(fakes, [1, 4, 8]),
+            "TRIAGE_LLM_BACKEND": llm_backend,
+        }
         code, out, err = await run("check", "--json", env=env)
         report = json.loads(out)
         llm = [check for check in report["checks"] if check["part"] == "llm"]
