@@ -112,7 +112,7 @@ ENGINE_BANNERS = {
 # "Reply sent" only once the receiver took it.
 DELIVERY_LABELS = {
     "queued": "Queued",
-    "sending": "Sending…",
+    "sending": "Sending now…",
     "retrying": "Retrying ({attempts})",
     "sent": "Reply sent",
     "failed": "Not delivered: {error}",
