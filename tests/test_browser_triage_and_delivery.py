@@ -44,10 +44,10 @@ MAIL = {"TRIAGE_MAIL_FROM": "support@desk.example", "TRIAGE_LEASE_SECONDS": 2,
 def badge(confidence: float) -> str:
     """What the badge of a field says (High ≥ 0.9, Medium ≥ 0.6, Low below)."""
     if confidence >= 0.9:
-        return "Confidence: High"
+        return "High confidence"
     if confidence >= 0.6:
-        return "Confidence: Medium"
-    return "Confidence: Low — please check"
+        return "Medium confidence"
+    return "Low confidence — please check"
 
 
 async def post_ticket(base: str, message: str, **contact: str) -> str:
@@ -121,9 +121,9 @@ async def test_a_builtin_triage_shows_its_engine_badges_and_contact_and_sorts_un
         requester = row(page, ada).locator(".requester")
         await expect(requester).to_have_text("From: Ada Lovelace")
         await expect(requester).to_have_attribute("title", "Ada Lovelace · ada@example.com")
-        await expect(row(page, unsure).locator(".row-confidence")).to_have_text(
-            "Confidence: Low — please check"
-        )
+        flag = row(page, unsure).locator(".row-confidence")
+        await expect(flag).to_have_text("Low confidence")
+        await expect(flag).to_have_attribute("title", "Low confidence — please check")
         await expect(row(page, sure).locator(".row-confidence")).to_be_hidden()
         await expect(page.locator("#engine-banner p")).to_be_hidden()  # builtin: no LLM to miss
 
@@ -147,11 +147,11 @@ async def test_a_builtin_triage_shows_its_engine_badges_and_contact_and_sorts_un
 
         await row(page, unsure).click()
         await expect(page.locator("#confidence-category")).to_have_text(
-            "Confidence: Low — please check"
+            "Low confidence — please check"
         )
-        await expect(page.locator("#confidence-urgency")).to_have_text("Confidence: Medium")
+        await expect(page.locator("#confidence-urgency")).to_have_text("Medium confidence")
         await expect(page.locator("#confidence-sentiment")).to_have_text(
-            "Confidence: Low — please check"
+            "Low confidence — please check"
         )
         await page.keyboard.press("Escape")
         await row(page, unknown).click()

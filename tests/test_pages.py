@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.factories import insert_tickets
 from tests.waiting import count_tickets
-from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS, URGENCIES
+from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS
 from triage_hub.web.pages import (
     CONFIDENCE_LEVELS,
     CUSTOMER_STATUS,
@@ -137,7 +137,7 @@ def test_no_script_repeats_what_the_server_says() -> None:
     for name, source in sources.items():
         labels = [*STATUS_LABEL.values(), *CUSTOMER_STATUS.values(), *ENGINE_LABEL.values()]
         labels += [*DELIVERY_LABELS.values(), *ENGINE_BANNERS.values()]
-        labels += [level["label"] for level in CONFIDENCE_LEVELS if level["label"] not in URGENCIES]
+        labels += [level["label"] for level in CONFIDENCE_LEVELS]
         for label in labels:
             if label != "Resolved":  # also an ordinary word ("RESOLVED" is the API's value)
                 assert f'"{label}"' not in source, (name, label)
@@ -180,9 +180,9 @@ async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
         "The LLM is unreachable — tickets are triaged by the built-in engine."
     )
     assert [(level["min"], level["label"]) for level in config["confidence_levels"]] == [
-        (0.9, "High"),
-        (0.6, "Medium"),
-        (0.0, "Low — please check"),
+        (0.9, "High confidence"),
+        (0.6, "Medium confidence"),
+        (0.0, "Low confidence — please check"),
     ]
     assert config["delivery_labels"]["sent"] == "Reply sent"
     assert config["delivery_labels"]["retrying"] == "Retrying ({attempts})"

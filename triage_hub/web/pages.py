@@ -98,9 +98,14 @@ ENGINE_LABEL = {
 }
 # A field's confidence as a badge: the first level whose floor it reaches (issue 11).
 CONFIDENCE_LEVELS = (
-    {"min": 0.9, "label": "High", "level": "high"},
-    {"min": 0.6, "label": "Medium", "level": "medium"},
-    {"min": 0.0, "label": "Low — please check", "level": "low"},
+    {"min": 0.9, "label": "High confidence", "level": "high"},
+    {"min": 0.6, "label": "Medium confidence", "level": "medium"},
+    {
+        "min": 0.0,
+        "label": "Low confidence — please check",
+        "level": "low",
+        "short": "Low confidence",
+    },
 )
 # The banner while TRIAGE_ENGINE=auto stands in for an LLM that does not answer; with `llm`,
 # tickets wait for it instead.
@@ -116,6 +121,7 @@ DELIVERY_LABELS = {
     "retrying": "Retrying ({attempts})",
     "sent": "Reply sent",
     "failed": "Not delivered: {error}",
+    "last_try": "Last try: {error}",
 }
 DELIVERY_KINDS = {"email": "E-mail", "webhook": "Webhook"}
 

@@ -27,7 +27,9 @@
       if (state === "failed") text = fmt.sentence(text);
       let detail = "";
       if (state === "sent" && delivery.sent_at) detail = fmt.time(delivery.sent_at);
-      if (state === "retrying" && delivery.last_error) detail = fmt.sentence(delivery.last_error);
+      if (state === "retrying" && delivery.last_error) {
+        detail = (labels.last_try || "{error}").replace("{error}", delivery.last_error);
+      }
       return {
         id: delivery.id,
         kind: (config.delivery_kinds || {})[delivery.kind] || delivery.kind,

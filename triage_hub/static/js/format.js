@@ -85,7 +85,8 @@
     const levels = TH.config().confidence_levels || [];
     const level = levels.find((item) => value >= item.min) || levels[levels.length - 1];
     if (!level) return null;
-    return { label: level.label, level: level.level, percent: Math.round(value * 100) + " %" };
+    const percent = Math.round(value * 100) + " %";
+    return { label: level.label, short: level.short || level.label, level: level.level, percent: percent };
   };
 
   // The least sure of the triage's category and urgency (what "low confidence first" sorts by).
@@ -139,7 +140,8 @@
       requesterShort: ticket.name || ticket.email || "",
       requesterText: requester.join(" · "),
       hasLowConfidence: lowConfidence && status === "COMPLETED",
-      lowConfidenceText: lowConfidence ? "Confidence: " + unsure.label : "",
+      lowConfidenceText: lowConfidence ? unsure.short : "",
+      lowConfidenceTitle: lowConfidence ? unsure.label : "",
       engineLabel: fmt.engineLabel(ticket.engine) || "—",
       promptLabel: ticket.prompt_version || "—",
       hasTriagedBy: Boolean(ticket.engine),
