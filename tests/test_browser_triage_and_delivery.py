@@ -288,7 +288,7 @@ async def test_the_reply_is_queued_then_sent_retried_or_not_delivered(
 
         # A second replica with workers sends it; this page hears it through NOTIFY.
         await serve(aiohttp_server, database_url, TRIAGE_SMTP_URL=mailbox.url,
-                    TRIAGE_DELIVERY_BACKOFF_SECONDS=4, **MAIL)  # fmt: skip
+                    TRIAGE_DELIVERY_BACKOFF_SECONDS=6, **MAIL)  # fmt: skip
         await expect(delivery_states(page).locator(".delivery-state")).to_have_text("Reply sent")
         await expect(delivery_states(page).first).to_have_class(re.compile("delivery-sent"))
         assert [mail["To"] for mail in mailbox.received] == ["Ada <ada0@example.com>"]
@@ -301,7 +301,7 @@ async def test_the_reply_is_queued_then_sent_retried_or_not_delivered(
         states = delivery_states(page).locator(".delivery-state")
         await expect(states).to_have_text("Retrying (1)")
         await expect(delivery_states(page).locator(".delivery-detail")).to_have_text(
-            re.compile(r"^The mail server could not take the mail now \(451")
+            re.compile(r"^Last try: the mail server could not take the mail now \(451")
         )
         await expect(page.locator("dialog.detail")).not_to_contain_text("Reply sent")
         await expect(states).to_have_text("Reply sent", timeout=20_000)
