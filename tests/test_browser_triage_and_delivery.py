@@ -323,9 +323,13 @@ async def test_the_reply_is_queued_then_sent_retried_or_not_delivered(
 async def test_a_reply_that_lost_the_race_to_another_agents_is_kept(
     database_url: str, aiohttp_server: Server
 ) -> None:
-    [ticket_id] = [await insert_ticket(database_url, "I was charged twice this month!", 5)]
-    await set_triage(database_url, ticket_id, status="COMPLETED", category="Billing", sentiment=2,
-                     urgency="High", draft="We are sorry about the double charge.")  # fmt: skip
+    ticket_id, other = [
+        await insert_ticket(database_url, f"I was charged twice this month! ({n})", 5)
+        for n in (1, 2)
+    ]
+    for each in (ticket_id, other):
+        await set_triage(database_url, each, status="COMPLETED", category="Billing", sentiment=2,
+                         urgency="High", draft="We are sorry about the double charge.")  # fmt: skip
     base = await serve(aiohttp_server, database_url)
     tess_text = "Hello, I have refunded the second charge myself today. Kind regards, Tess"
     dana_text = "Hello, the second charge is refunded. Best, Dana"
@@ -364,6 +368,17 @@ async def test_a_reply_that_lost_the_race_to_another_agents_is_kept(
         await tess.reload()
         await expect(tess.locator(".detail-head .status-badge")).to_have_text("Resolved")
         await expect(unsent).to_be_hidden()
+
+        # Resolved by someone else while Tess is still typing (she never pressed Resolve): what
+        # she typed stays too, unsent — heard from the stream, not on her next save.
+        await tess.goto(f"{base}/dashboard?ticket={other}")
+        await tess.locator("#draft").fill("Hello, I am still writing this")
+        await tess.locator("#draft").type(" reply")
+        await resolve_by_api(base, other, dana_text)
+        await expect(tess.locator(".detail-head .status-badge")).to_have_text("Resolved")
+        await expect(tess.locator("#unsent-text")).to_have_value(
+            "Hello, I am still writing this reply"
+        )
         await tess_watch.assert_clean()
         await dana_watch.assert_clean()
         await dana_context.close()

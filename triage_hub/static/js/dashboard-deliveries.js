@@ -41,8 +41,6 @@
     }
 
     return {
-      setup() {},
-
       deliveryItems() {
         const all = this.detail.deliveries || [];
         return all.filter((delivery) => delivery.event === REPLY_EVENT).map(describe);

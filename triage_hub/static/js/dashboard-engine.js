@@ -1,5 +1,5 @@
 /* What triages the tickets: the banner while the LLM does not answer (GET /health, asked every
- * few seconds and whenever the event stream reopens), what triaged the open ticket and how sure
+ * few seconds while the tab is shown, and whenever the event stream reopens), what triaged the open ticket and how sure
  * it was of each field, and "Retry with the LLM" for a ticket the built-in engine triaged. */
 (function () {
   "use strict";
@@ -16,7 +16,13 @@
       setup() {
         if (!config.engine_banner) return; // TRIAGE_ENGINE=builtin: no LLM to wait for
         this.checkEngine();
-        setInterval(() => this.checkEngine(), config.engine_check_every_seconds * 1000);
+        // A hidden tab asks nothing; it asks at once when it is shown again.
+        setInterval(() => {
+          if (!document.hidden) this.checkEngine();
+        }, config.engine_check_every_seconds * 1000);
+        document.addEventListener("visibilitychange", () => {
+          if (!document.hidden) this.checkEngine();
+        });
       },
       // The LLM answers when /health says it is reachable and has the model; an unanswered
       // check (no server, no database) says nothing about the LLM: the banner stays as it was.
