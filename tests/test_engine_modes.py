@@ -157,6 +157,7 @@ async def test_an_llm_answer_carries_the_probability_of_each_chosen_value(
     assert set(agreement) == {"category", "urgency", "sentiment"}
     assert all(0 <= value <= 1 for value in agreement.values())
 
+    await app.close()  # its claimers would take the next ticket too, with a second opinion
     llm_only = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_ENGINE="llm"))
     third = await submit(llm_only, "The invoice PDF shows the wrong VAT number for us")
     await wait_for_statuses(database_url, {"COMPLETED"}, 3, timeout=20)
