@@ -338,6 +338,24 @@ CREATE OR REPLACE TRIGGER tickets_enqueue_deliveries
           AND NEW.status IN ('COMPLETED', 'FAILED', 'RESOLVED'))
     EXECUTE FUNCTION tickets_enqueue_deliveries();
 
+-- Every open dashboard hears when a delivery changes state (queued, sending, sent, retrying,
+-- not delivered), from any replica: "Reply sent" shows once it is, not before.
+CREATE OR REPLACE FUNCTION deliveries_notify_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('delivery_events', json_build_object(
+        'id', NEW.ticket_id, 'delivery', NEW.id, 'kind', NEW.kind, 'event', NEW.event,
+        'status', NEW.status, 'attempts', NEW.attempts)::text);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER deliveries_notify_change
+    AFTER UPDATE ON deliveries
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION deliveries_notify_change();
+
 -- Which schema.sql was applied last, and when: `triage-hub check` compares it with its own,
 -- so an operator sees a replica of another build, or a database nobody migrated.
 CREATE TABLE IF NOT EXISTS schema_info (

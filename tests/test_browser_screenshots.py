@@ -6,6 +6,7 @@ cannot: nothing is wider than the screen, and every control has a name.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -26,7 +27,8 @@ from tests.browser import (
     set_triage,
 )
 from tests.conftest import engine_settings
-from tests.fake_ollama import Behaviour, FakeOllama
+from tests.fake_ollama import Behaviour, FakeOllama, unused_port_url
+from tests.waiting import sql
 from triage_hub.app import create_app
 
 WIDE = {"width": 1920, "height": 1080}
@@ -317,5 +319,102 @@ async def test_screenshots_of_the_desk(
             )
             await screenshot(page, f"desk-retrying-{label}", full_page=False)
             await page.keyboard.press("Escape")
+            await watch.assert_clean()
+            await context.close()
+
+
+async def seed_triage_and_deliveries(database_url: str, label: str) -> dict[str, str]:
+    """Built-in triages of each confidence with their contacts, and resolved tickets whose
+    replies were sent, are retrying, were not delivered, or lost the race to Dana's."""
+    ids: dict[str, str] = {}
+    rows = (
+        ("sure", "I was charged twice for March, please refund one of them.", "Billing", "High",
+         {"category": 0.97, "urgency": 0.92, "sentiment": 0.9}, "Ada Lovelace", "ada@example.com"),
+        ("unsure", "hey so the thing with the export is weird again?? also pricing", "Technical",
+         "Low", {"category": 0.41, "urgency": 0.66, "sentiment": 0.35}, None, "bo@example.org"),
+        ("middling", "Could you add SSO for our whole team? We are 40 people.", "Feature Request",
+         "Medium", {"category": 0.78, "urgency": 0.61, "sentiment": 0.93}, "Chen Wei", None),
+    )  # fmt: skip
+    for key, message, category, urgency, confidence, name, email in rows:
+        ticket_id = await insert_ticket(database_url, f"{message} ({label})", 20)
+        await set_triage(database_url, ticket_id, status="COMPLETED", category=category,
+                         sentiment=4, urgency=urgency, draft=REPLY)  # fmt: skip
+        await sql(database_url, "UPDATE tickets SET engine = 'builtin', model = 'builtin-v1', "
+                  "confidence = $2::jsonb, name = $3, email = $4 WHERE id = $1",
+                  ticket_id, json.dumps(confidence), name, email)  # fmt: skip
+        ids[key] = ticket_id
+    for key in ("delivered", "unsent"):
+        ticket_id = await insert_ticket(database_url, f"Where is my refund? ({label}, {key})", 90)
+        await set_triage(database_url, ticket_id, status="RESOLVED", category="Billing",
+                         sentiment=3, urgency="High", draft=REPLY)  # fmt: skip
+        await sql(database_url, "UPDATE tickets SET name = 'Ada Lovelace', email = "
+                  "'ada@example.com', resolved_by = 'dana' WHERE id = $1", ticket_id)  # fmt: skip
+        ids[key] = ticket_id
+    await sql(
+        database_url,
+        """INSERT INTO deliveries (ticket_id, kind, event, payload, status, attempts, last_error,
+                                   sent_at)
+           VALUES ($1, 'email', 'ticket.resolved', '{}', 'SENT', 1, NULL, now()),
+                  ($1, 'webhook', 'ticket.resolved', '{}', 'PENDING', 2,
+                   'https://hooks.example.com answered 503', NULL),
+                  ($1, 'email', 'ticket.resolved', '{}', 'FAILED', 1,
+                   'the mail server refused the address (550)', NULL)""",
+        ids["delivered"],
+    )
+    return ids
+
+
+async def test_screenshots_of_triage_quality_and_deliveries(
+    database_url: str, aiohttp_server: Server
+) -> None:
+    """Issues 11 and 12: the banner while the LLM is unreachable, confidence badges and low
+    confidence first, what triaged a ticket, Retry with the LLM, the reply's deliveries, and a
+    reply that lost the race to another agent's."""
+    base = await serve(aiohttp_server, database_url, OLLAMA_HOST=unused_port_url())
+    async with launch_browser() as browser:
+        for label, viewport in (("1280", DESKTOP), ("390", PHONE)):
+            ids = await seed_triage_and_deliveries(database_url, label)
+            context = await new_context(browser, viewport)
+            page, watch = await open_page(context, f"{base}/dashboard?sort=confidence")
+            await expect(page.locator("#engine-banner p")).to_be_visible(timeout=20_000)
+            first_row = page.locator("a.row-link").first  # (the second round: the first's)
+            await expect(first_row.locator(".row-confidence")).to_have_text("Low confidence")
+            await expect(
+                page.locator(f'a.row-link[data-ticket-id="{ids["unsure"]}"]')
+            ).to_be_visible()
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"triage-list-{label}")
+
+            await page.locator(f'a.row-link[data-ticket-id="{ids["unsure"]}"]').click()
+            await expect(page.locator("#confidence-category")).to_have_text(
+                "Low confidence — please check"
+            )
+            await expect(page.get_by_role("button", name="Retry with the LLM")).to_be_disabled()
+            await expect(page.locator("#draft-preview strong")).to_have_text("sorry")
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"triage-detail-{label}", full_page=False)
+            await page.locator(".detail-actions").scroll_into_view_if_needed()
+            await screenshot(page, f"triage-detail-actions-{label}", full_page=False)
+            await page.keyboard.press("Escape")
+
+            await page.goto(f"{base}/dashboard?status=resolved&ticket={ids['delivered']}")
+            await expect(page.locator("#deliveries li")).to_have_count(3)
+            await page.locator("#deliveries").scroll_into_view_if_needed()
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"deliveries-{label}", full_page=False)
+
+            # Tess's reply, kept in this browser, lost the race to Dana's resolve.
+            key = f"triage-hub.reply.tess.{ids['unsent']}"
+            copy = json.dumps({"body": "Hello Ada, I have refunded it myself. Tess",
+                               "at": "2026-12-02T02:00:00+00:00"})  # fmt: skip
+            await page.evaluate("([k, v]) => localStorage.setItem(k, v)", [key, copy])
+            await page.goto(f"{base}/dashboard?status=resolved&ticket={ids['unsent']}")
+            await expect(page.locator("#unsent-reply")).to_be_visible()
+            await fits_the_width(page)
+            assert await unnamed_controls(page) == []
+            await screenshot(page, f"unsent-{label}", full_page=False)
             await watch.assert_clean()
             await context.close()

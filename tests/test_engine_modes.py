@@ -157,7 +157,30 @@ async def test_an_llm_answer_carries_the_probability_of_each_chosen_value(
     assert set(agreement) == {"category", "urgency", "sentiment"}
     assert all(0 <= value <= 1 for value in agreement.values())
 
+    await app.close()  # its claimers would take the next ticket too, with a second opinion
     llm_only = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_ENGINE="llm"))
     third = await submit(llm_only, "The invoice PDF shows the wrong VAT number for us")
     await wait_for_statuses(database_url, {"COMPLETED"}, 3, timeout=20)
     assert (await fetch_ticket(database_url, third))["confidence"] is None
+
+
+async def test_retry_with_the_llm_is_answered_by_the_llm_once_it_is_back(
+    start_app: StartApp, database_url: str, fake_ollama: FakeOllama
+) -> None:
+    await fake_ollama.stop()
+    app = await start_app(engine_settings(database_url, fake_ollama, TRIAGE_ENGINE="auto"))
+    down = [await submit(app, f"{BILLING} #{n}") for n in range(3)]
+    await wait_for_statuses(database_url, {"COMPLETED"}, 3, timeout=20)
+    await fake_ollama.start()  # back; the breaker is still open (nothing asked it since)
+    for ticket in down:
+        assert (await app.post(f"/tickets/{ticket}/retry")).status == 200
+    # One retry each: the claimers standing in for the LLM leave them to the probe, whose
+    # answer closes the breaker — none is triaged by the built-in engine a second time (it
+    # would stay so: a built-in result is not retried by itself).
+    deadline = time.monotonic() + 30
+    while True:
+        rows = [await fetch_ticket(database_url, ticket) for ticket in down]
+        if all(row["status"] == "COMPLETED" and row["engine"] == "ollama" for row in rows):
+            break
+        assert time.monotonic() < deadline, [(row["status"], row["engine"]) for row in rows]
+        await asyncio.sleep(0.2)

@@ -14,7 +14,14 @@ from aiohttp.test_utils import TestClient
 from tests.factories import insert_tickets
 from tests.waiting import count_tickets
 from triage_hub.models import MESSAGE_MAX_CHARS, MESSAGE_MIN_CHARS
-from triage_hub.web.pages import CUSTOMER_STATUS, STATUS_LABEL
+from triage_hub.web.pages import (
+    CONFIDENCE_LEVELS,
+    CUSTOMER_STATUS,
+    DELIVERY_LABELS,
+    ENGINE_BANNERS,
+    ENGINE_LABEL,
+    STATUS_LABEL,
+)
 
 Client = TestClient[Any, Any]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -96,6 +103,8 @@ PAGE_SCRIPTS = {
         "dashboard-reply.js",
         "dashboard-resolve.js",
         "dashboard-preview.js",
+        "dashboard-engine.js",
+        "dashboard-deliveries.js",
         "dashboard-keys.js",
         "dashboard.js",
     ],
@@ -126,7 +135,10 @@ def test_no_script_repeats_what_the_server_says() -> None:
     sources = {path.name: path.read_text() for path in static.glob("*.js")}
     assert set(sources) == {name for names in PAGE_SCRIPTS.values() for name in names}
     for name, source in sources.items():
-        for label in [*STATUS_LABEL.values(), *CUSTOMER_STATUS.values()]:
+        labels = [*STATUS_LABEL.values(), *CUSTOMER_STATUS.values(), *ENGINE_LABEL.values()]
+        labels += [*DELIVERY_LABELS.values(), *ENGINE_BANNERS.values()]
+        labels += [level["label"] for level in CONFIDENCE_LEVELS]
+        for label in labels:
             if label != "Resolved":  # also an ordinary word ("RESOLVED" is the API's value)
                 assert f'"{label}"' not in source, (name, label)
         # no `min: 10`, `max = 5000`, `limit = 20`, `pageSize: "50"` of its own
@@ -137,7 +149,12 @@ async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
     page, html = await audit(client, "/dashboard")
     config = page.json_blocks["page-config"]
     assert config["active"] == ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
-    assert config["api"] == {"tickets": "/tickets", "events": "/events", "preview": "/preview"}
+    assert config["api"] == {
+        "tickets": "/tickets",
+        "events": "/events",
+        "preview": "/preview",
+        "health": "/health",
+    }
     assert config["status_labels"] == {
         "PENDING": "New",
         "PROCESSING": "AI drafting",
@@ -155,6 +172,21 @@ async def test_dashboard_config_is_passed_as_json(client: Client) -> None:
     assert config["sentiments"][6] == {"value": 7, "word": "happy"}
     assert config["max_attempts"] == 3 and config["me"] == "tess (API token)"  # as it signs
     assert (config["presence_every_seconds"], config["presence_seconds"]) == (10, 30)
+    # Issues 11 and 12: what triaged it, how sure, the outage banner, the reply's deliveries.
+    assert (
+        config["engine_mode"] == "auto" and config["engine_labels"]["builtin"] == "Built-in engine"
+    )
+    assert config["engine_banner"] == (
+        "The LLM is unreachable — tickets are triaged by the built-in engine."
+    )
+    assert [(level["min"], level["label"]) for level in config["confidence_levels"]] == [
+        (0.9, "High confidence"),
+        (0.6, "Medium confidence"),
+        (0.0, "Low confidence — please check"),
+    ]
+    assert config["delivery_labels"]["sent"] == "Reply sent"
+    assert config["delivery_labels"]["retrying"] == "Retrying ({attempts})"
+    assert '<a href="/dashboard/stats">Triage quality</a>' in html
     assert '<option value="Feature Request">Feature Request</option>' in html
     intake, _ = await audit(client, "/submit")
     assert intake.json_blocks["page-config"]["min"] == MESSAGE_MIN_CHARS

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from triage_hub.db import outbox
 from triage_hub.db.notify import (
+    DELIVERY_EVENTS,
     NEW_DELIVERIES,
     NEW_TICKETS,
     TICKET_DRAFTS,
@@ -164,6 +165,7 @@ async def triage_ctx(app: web.Application) -> AsyncIterator[None]:
             TICKET_EVENTS: lambda payload: hub.publish("ticket", payload),
             TICKET_DRAFTS: lambda payload: hub.publish("draft", payload),
             TICKET_PRESENCE: lambda payload: hub.publish("presence", payload),
+            DELIVERY_EVENTS: lambda payload: hub.publish("delivery", payload),
             NEW_DELIVERIES: lambda _payload: delivery_wakeup.set(),
         },
         on_connect=reconnected,

@@ -62,11 +62,20 @@ def _raw(text: str | None) -> str | None:
 
 
 async def claim_next_ticket(
-    db: Database, claimer: str, lease_seconds: float, *, probe: bool = False
+    db: Database,
+    claimer: str,
+    lease_seconds: float,
+    *,
+    probe: bool = False,
+    stand_in: bool = False,
 ) -> Claim | None:
-    """Lease the oldest claimable PENDING ticket (for a `probe`, the least failed one first),
-    or None when there is none."""
-    query = SQL["claim_probe_ticket"] if probe else SQL["claim_next_ticket"]
+    """Lease the oldest claimable PENDING ticket (for a `probe`, the least failed one first;
+    for the built-in engine standing in for the LLM, none it already triaged), or None when
+    there is none."""
+    if probe:
+        query = SQL["claim_probe_ticket"]
+    else:
+        query = SQL["claim_fallback_ticket"] if stand_in else SQL["claim_next_ticket"]
     row = await db.fetchrow(query, claimer, lease_seconds)
     if row is None:
         return None

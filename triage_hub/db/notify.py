@@ -21,6 +21,8 @@ TICKET_EVENTS = "ticket_events"  # payload: the changed ticket as JSON (sent by 
 TICKET_DRAFTS = "ticket_drafts"  # payload: {"id", "draft"} while a ticket is being triaged
 NEW_DELIVERIES = "triage_deliveries"  # payload '': the outbox has rows (sent by a trigger)
 TICKET_PRESENCE = "ticket_presence"  # payload: {"id", "viewer", "state", "at"} (see desk.sql)
+# payload: {"id": the ticket, "delivery", "kind", "event", "status", "attempts"} (a trigger)
+DELIVERY_EVENTS = "delivery_events"
 LISTENER_APPLICATION_NAME = "triage-hub-listener"
 # At most one NOTIFY per this many seconds: a NOTIFY per insert serialises commits (pgbench:
 # 20,000 -> 6,200 TPS); one per 5 ms costs nothing and adds at most 5 ms to a pickup.

@@ -143,9 +143,13 @@ class ClaimerPool:
         """Claim one ticket and triage it; False when there was none to claim."""
         self.wakeup.clear()
         try:
+            # Standing in for the LLM (auto, breaker open): not a built-in result sent back
+            # for the LLM ("Retry with the LLM"); that one waits for the probe.
+            stand_in = permit.fallback and self.engines.mode == "auto"
             claim = await claims.claim_next_ticket(
-                self.db, self.name, self.settings.lease_seconds, probe=permit.probe
-            )
+                self.db, self.name, self.settings.lease_seconds, probe=permit.probe,
+                stand_in=stand_in,
+            )  # fmt: skip
         except DatabaseUnavailable:
             return False
         if claim is None:

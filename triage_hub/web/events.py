@@ -20,7 +20,8 @@ RECHECK_SECONDS = 15.0
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Stream `ticket`, `tickets` and `draft` events until the client or the server goes away.
+    """Stream `ticket`, `tickets`, `draft`, `presence` and `delivery` events until the client
+    or the server goes away.
 
     Ids are per process; a client that reconnects (to this or another replica) re-fetches what
     it shows instead of replaying, so it misses nothing.
@@ -60,7 +61,7 @@ ENDPOINTS = [
         events,
         Access.AGENT,
         {
-            "summary": "Server-sent events: `ticket`, `tickets`, `draft` and `presence`",
+            "summary": "Server-sent events: `ticket`, `tickets`, `draft`, `presence`, `delivery`",
             "responses": {"200": {"description": "text/event-stream"}},
         },
     ),

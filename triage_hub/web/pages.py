@@ -88,6 +88,42 @@ BACKLOG_WARN_RATIO = 0.8
 SENTIMENT_WORDS = ((3, "angry"), (6, "neutral"), (SENTIMENT_MAX, "happy"))
 # An open ticket's page says it is there this often; the server forgets it after PRESENCE_SECONDS.
 PRESENCE_EVERY_SECONDS = 10
+# The dashboard asks GET /health this often whether the LLM answers (the banner of an outage).
+ENGINE_CHECK_EVERY_SECONDS = 10
+# What agents read for the engine that triaged a ticket (the API keeps the names).
+ENGINE_LABEL = {
+    "builtin": "Built-in engine",
+    "ollama": "LLM (Ollama)",
+    "openai": "LLM (OpenAI-compatible)",
+}
+# A field's confidence as a badge: the first level whose floor it reaches (issue 11).
+CONFIDENCE_LEVELS = (
+    {"min": 0.9, "label": "High confidence", "level": "high"},
+    {"min": 0.6, "label": "Medium confidence", "level": "medium"},
+    {
+        "min": 0.0,
+        "label": "Low confidence — please check",
+        "level": "low",
+        "short": "Low confidence",
+    },
+)
+# The banner while TRIAGE_ENGINE=auto stands in for an LLM that does not answer; with `llm`,
+# tickets wait for it instead.
+ENGINE_BANNERS = {
+    "auto": "The LLM is unreachable — tickets are triaged by the built-in engine.",
+    "llm": "The LLM is unreachable — new tickets wait until it answers again.",
+}
+# What a delivery of the reply says, by its outbox status ({attempts}, {error} filled in);
+# "Reply sent" only once the receiver took it.
+DELIVERY_LABELS = {
+    "queued": "Queued",
+    "sending": "Sending now…",
+    "retrying": "Retrying ({attempts})",
+    "sent": "Reply sent",
+    "failed": "Not delivered: {error}",
+    "last_try": "Last try: {error}",
+}
+DELIVERY_KINDS = {"email": "E-mail", "webhook": "Webhook"}
 
 
 def _error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -265,6 +301,7 @@ async def dashboard(request: web.Request) -> web.Response:
     """GET /dashboard: the agents' live ticket list (filled in by static/js/dashboard*.js)."""
     agent = await principal(request)
     assert agent is not None  # the route is for agents only
+    settings = request.app[SETTINGS]
     config = {
         "statuses": [s.value for s in Status],
         "status_labels": {s.value: label for s, label in STATUS_LABEL.items()},
@@ -278,14 +315,26 @@ async def dashboard(request: web.Request) -> web.Response:
             {"value": value, "word": next(word for top, word in SENTIMENT_WORDS if value <= top)}
             for value in range(SENTIMENT_MIN, SENTIMENT_MAX + 1)
         ],
-        "max_attempts": request.app[SETTINGS].max_attempts,
+        "max_attempts": settings.max_attempts,
         "reply_max": REPLY_MAX_CHARS,
         "search_max": MAX_SEARCH_CHARS,
         # How this agent's changes, drafts and presence are signed (theirs are shown, not ours).
         "me": agent.actor,
         "presence_every_seconds": PRESENCE_EVERY_SECONDS,
         "presence_seconds": PRESENCE_SECONDS,
-        "api": {"tickets": "/tickets", "events": "/events", "preview": "/preview"},
+        "engine_mode": settings.engine,
+        "engine_labels": ENGINE_LABEL,
+        "engine_banner": ENGINE_BANNERS.get(settings.engine, ""),
+        "engine_check_every_seconds": ENGINE_CHECK_EVERY_SECONDS,
+        "confidence_levels": CONFIDENCE_LEVELS,
+        "delivery_labels": DELIVERY_LABELS,
+        "delivery_kinds": DELIVERY_KINDS,
+        "api": {
+            "tickets": "/tickets",
+            "events": "/events",
+            "preview": "/preview",
+            "health": "/health",
+        },
     }
     context = {"config": config, "agent_name": agent.name, "csrf_token": agent.csrf_token}
     return render_page(request, "dashboard.html", context)

@@ -24,6 +24,32 @@ WHERE t.id = next.id
 RETURNING t.id, t.user_message, t.attempts, t.claim_token, t.handbacks,
           coalesce(t.failing_since, now()) AS failing_since;
 
+-- name: claim_fallback_ticket
+-- The same lease for the built-in engine standing in while the LLM does not answer
+-- (TRIAGE_ENGINE=auto, breaker open): never a ticket it already triaged and an agent sent back
+-- for the LLM ("Retry with the LLM", `requeue --engine builtin`) — that one waits for the probe.
+-- Only while the breaker is open; the hot path above stays as it is.
+WITH next AS (
+    SELECT id
+    FROM tickets
+    WHERE status = 'PENDING' AND available_at <= now()
+      AND engine IS DISTINCT FROM 'builtin'
+    ORDER BY created_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tickets AS t
+SET status = 'PROCESSING',
+    attempts = t.attempts + 1,
+    claim_token = gen_random_uuid(),
+    claimed_by = $1,
+    lease_expires_at = now() + make_interval(secs => $2),
+    last_error = NULL
+FROM next
+WHERE t.id = next.id
+RETURNING t.id, t.user_message, t.attempts, t.claim_token, t.handbacks,
+          coalesce(t.failing_since, now()) AS failing_since;
+
 -- name: claim_probe_ticket
 -- The same lease for the one probe of an open circuit breaker: the ticket that failed least
 -- often first, so that a poison ticket (whose every call fails) cannot keep the breaker open by

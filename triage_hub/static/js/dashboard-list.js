@@ -39,7 +39,8 @@
         const status = (params.get("status") || "active").toUpperCase();
         if (status === "ALL") this.filter = "all";
         else if (config.statuses.includes(status)) this.filter = status;
-        if (params.get("sort") === "urgent") this.sort = "urgent";
+        const sort = params.get("sort");
+        if (sort === "urgent" || sort === "confidence") this.sort = sort;
         const limit = parseInt(params.get("limit") || "", 10);
         if (config.page_sizes.includes(limit)) this.pageSize = String(limit);
         const page = parseInt(params.get("page") || "1", 10);
@@ -59,6 +60,7 @@
         return this.filter;
       },
       matchesFilter(status) {
+        if (this.sort === "confidence") return status === "COMPLETED"; // what it lists
         if (this.filter === "all") return true;
         if (this.filter === "active") return config.active.includes(status);
         return this.filter === status;
@@ -225,7 +227,12 @@
           else if (this.filter !== "all") where = " in “" + fmt.statusLabel(this.filter) + "”";
           return "No tickets match “" + term + "”" + where + ".";
         }
+        if (this.sort === "confidence") return "No tickets await a reply.";
         return this.filter === "active" ? "No open tickets. All caught up." : "No tickets here.";
+      },
+      // Low confidence first lists the tickets awaiting a reply only: the filter does not apply.
+      filterDisabled() {
+        return this.sort === "confidence";
       },
       hasListError() {
         return this.listError !== "";

@@ -36,6 +36,7 @@
           // Whatever changed while we were not listening: fetch what we show again.
           this.scheduleRefresh();
           if (inner.openId) this.scheduleDetail();
+          this.checkEngine();
           if (wasDown) this.announce("Live updates are back.");
         });
         source.addEventListener("error", () => {
@@ -55,6 +56,7 @@
         source.addEventListener("tickets", () => this.onNewTickets());
         source.addEventListener("draft", (event) => this.onDraftEvent(parse(event)));
         source.addEventListener("presence", (event) => this.onPresenceEvent(parse(event)));
+        source.addEventListener("delivery", (event) => this.onDeliveryEvent(parse(event)));
       },
       liveText() {
         if (this.live === "live") return "Live";
@@ -74,7 +76,9 @@
           if (!(change.updated_at && fmt.later(row.updated_at, change.updated_at))) {
             // Most urgent first ranks by urgency, and a FAILED ticket right after High.
             const failed = (row.status === "FAILED") === (change.status === "FAILED");
-            const sameOrder = this.sort === "newest" || (row.urgency === change.urgency && failed);
+            const urgentOrder = this.sort === "urgent" && row.urgency === change.urgency && failed;
+            // (Low confidence first: a new triage may bring a new confidence; the event has none.)
+            const sameOrder = this.sort === "newest" || urgentOrder;
             exact = this.matchesFilter(change.status) && sameOrder;
             this.rows[index] = fmt.decorate(
               Object.assign({}, row, {

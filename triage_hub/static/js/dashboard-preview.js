@@ -36,7 +36,8 @@
       },
 
       previewHeading() {
-        return this.detail.status === "RESOLVED" ? "Reply sent" : "Preview";
+        // Resolved is not sent: what became of each delivery is said beside it.
+        return this.detail.status === "RESOLVED" ? "The reply" : "Preview";
       },
       isPreviewStale() {
         return this.previewStale !== "";

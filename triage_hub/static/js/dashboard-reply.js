@@ -1,7 +1,9 @@
 /* The reply being written is never lost: saved to the server as the agent types (debounced),
  * restored from there on any device, and kept in this browser (per agent and ticket) until the
  * server has it — so a session that expires mid-edit keeps the text through the login and back.
- * Leaving the page or logging out with text the server does not have yet asks first. */
+ * Leaving the page or logging out with text the server does not have yet asks first. A reply
+ * that never went out because someone else resolved the ticket first is kept and shown (with
+ * Copy), in this browser too, until the agent dismisses it. */
 (function () {
   "use strict";
 
@@ -19,6 +21,7 @@
       saveTimers: {}, // id -> the debounce (or retry) timer of its next save
       saving: {}, // id -> true while its PUT is on the way
       failures: {}, // id -> failed saves in a row
+      unsent: {}, // id -> the agent's reply that was not sent: someone else resolved first
       loggingOut: false,
     });
 
@@ -50,6 +53,7 @@
       saveState: "", // "", "saving", "saved", "retrying" or "failed"
       savedAt: null,
       saveError: "",
+      unsentReply: "", // the open ticket's reply that was not sent ("" when none)
 
       setup() {
         window.addEventListener("beforeunload", (event) => this.onBeforeUnload(event));
@@ -61,6 +65,7 @@
         this.saveState = "";
         this.savedAt = null;
         this.saveError = "";
+        this.unsentReply = "";
       },
       replyEdited() {
         const id = inner.openId;
@@ -110,9 +115,8 @@
         }
         if (result.status === 401) return; // off to log in again: the local copy stays
         if (result.status === 409) {
-          // Resolved meanwhile (by someone else: ours waits): there is nothing to save it for.
-          delete inner.unsaved[id];
-          dropLocal(id);
+          // Resolved meanwhile by someone else (ours waits): what was typed is kept, unsent.
+          this.keepUnsent(id, copy.body);
           if (shown) this.loadDetail();
           return;
         }
@@ -148,7 +152,14 @@
       restoreReply(ticket) {
         const id = ticket.id;
         if (ticket.status === "RESOLVED") {
-          this.replyDone(id); // (by someone: the dialog says so, and shows the reply sent)
+          // By someone else, while this agent had a reply of their own: it is kept, unsent.
+          const local = readLocal(id);
+          const unsaved = inner.unsaved[id];
+          const mine = inner.unsent[id] || (unsaved && unsaved.body) || (local && local.body) ||
+            inner.edits[id] || (ticket.draft && ticket.draft.body) || "";
+          const lost = mine.trim() !== "" && mine !== ticket.ai_draft;
+          if (lost && ticket.resolved_by !== config.me) this.keepUnsent(id, mine);
+          else this.replyDone(id); // (the dialog says it is resolved, and shows the reply)
           this.setDraft(ticket.ai_draft || "");
           return;
         }
@@ -184,6 +195,45 @@
         delete inner.edits[id];
         delete inner.unsaved[id];
         dropLocal(id);
+      },
+      // Someone else resolved first: the agent's text is not sent, and never silently dropped.
+      keepUnsent(id, text) {
+        if (!text || text.trim() === "") return;
+        this.cancelSave(id);
+        delete inner.edits[id];
+        delete inner.unsaved[id]; // nothing left to save it to (not a reason to leave the page)
+        inner.unsent[id] = text;
+        writeLocal(id, { body: text, at: new Date().toISOString(), unsent: true });
+        if (id === inner.openId) this.unsentReply = text;
+      },
+      hasUnsentReply() {
+        return this.unsentReply !== "" && this.detail.status === "RESOLVED";
+      },
+      unsentNote() {
+        const who = this.detail.resolved_by;
+        return (who ? who + " resolved" : "Someone else resolved") +
+          " this ticket first, so your reply was not sent. Here it is, to keep or copy:";
+      },
+      async copyUnsent() {
+        let copied = false;
+        try {
+          await navigator.clipboard.writeText(this.unsentReply);
+          copied = true;
+        } catch (error) {
+          copied = false;
+        }
+        if (copied) {
+          this.toast("Copied your reply.");
+        } else {
+          this.$refs.unsent.select(); // the agent copies it with the keyboard
+          this.toast("Select and copy your reply with Ctrl+C.", "error");
+        }
+      },
+      dismissUnsent() {
+        const id = inner.openId;
+        delete inner.unsent[id];
+        dropLocal(id);
+        this.unsentReply = "";
       },
 
       /* ---- leaving with text the server does not have ---- */

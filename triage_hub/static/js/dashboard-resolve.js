@@ -76,7 +76,8 @@
           },
           failed(id, result) {
             const body = result.body || {};
-            if (result.status === 409 || body.status === "RESOLVED") this.replyDone(id);
+            // Resolved by someone else first: this reply was not sent, and is kept as such.
+            if (result.status === 409 || body.status === "RESOLVED") this.keepUnsent(id, pending.json.ai_draft);
             else if (inner.unsaved[id]) this.scheduleSave(id, 0); // not sent: go on keeping it
           },
         });

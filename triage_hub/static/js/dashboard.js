@@ -4,7 +4,9 @@
  * dashboard-live.js (the event stream), dashboard-detail.js (the ticket dialog and its actions),
  * dashboard-triage.js (correcting the AI), dashboard-presence.js (who else is there),
  * dashboard-reply.js (the reply, saved as it is typed), dashboard-resolve.js (resolve, with
- * undo), dashboard-preview.js (rendered markdown), dashboard-keys.js (the keyboard) and
+ * undo), dashboard-preview.js (rendered markdown), dashboard-engine.js (what triages: the LLM's
+ * outage banner, confidence, Retry with the LLM), dashboard-deliveries.js (what became of the
+ * reply), dashboard-keys.js (the keyboard) and
  * feedback.js (toasts, the tab title, notifications).
  * Each part is `TH.parts.NAME(inner)`: it returns its state and methods, and
  * may use any other part's through `this`; `inner` holds plain (non-reactive) state such as
@@ -25,6 +27,8 @@
     "reply",
     "resolve",
     "preview",
+    "engine",
+    "deliveries",
     "keys",
   ];
 

@@ -79,6 +79,38 @@
     return ticket.prompt_tokens + " in / " + (ticket.completion_tokens || 0) + " out";
   }
 
+  // A field's confidence (0–1) as a badge, by the server's levels; null when there is none.
+  fmt.confidence = function (value) {
+    if (typeof value !== "number") return null;
+    const levels = TH.config().confidence_levels || [];
+    const level = levels.find((item) => value >= item.min) || levels[levels.length - 1];
+    if (!level) return null;
+    const percent = Math.round(value * 100) + " %";
+    return { label: level.label, short: level.short || level.label, level: level.level, percent: percent };
+  };
+
+  // The least sure of the triage's category and urgency (what "low confidence first" sorts by).
+  function leastSure(confidence) {
+    if (!confidence) return null;
+    const values = ["category", "urgency"]
+      .map((name) => confidence[name])
+      .filter((value) => typeof value === "number");
+    return values.length ? fmt.confidence(Math.min.apply(null, values)) : null;
+  }
+
+  fmt.engineLabel = function (engine) {
+    const labels = TH.config().engine_labels || {};
+    return engine ? labels[engine] || engine : "";
+  };
+
+  // "Built-in engine · builtin-v1" or "LLM (Ollama) · mistral:7b · prompt triage-v1".
+  function triagedBy(ticket) {
+    if (!ticket.engine) return "";
+    const parts = [fmt.engineLabel(ticket.engine), ticket.model];
+    if (ticket.prompt_version) parts.push("prompt " + ticket.prompt_version);
+    return parts.filter(Boolean).join(" · ");
+  }
+
   // A ticket (a list row, an event's fields or the full ticket) with what the templates show.
   fmt.decorate = function (ticket) {
     const sentiment = sentimentView(ticket.sentiment);
@@ -89,6 +121,8 @@
     if (ticket.isNew) classes.push("is-new");
     const requester = [ticket.name, ticket.email].filter(Boolean);
     const telemetry = [ticket.model, fmt.duration(ticket.total_ms)].filter((x) => x && x !== "—");
+    const unsure = leastSure(ticket.confidence);
+    const lowConfidence = Boolean(unsure && unsure.level === "low");
     return Object.assign({}, ticket, {
       href: "/dashboard?ticket=" + encodeURIComponent(ticket.id),
       shortId: String(ticket.id || "").slice(0, 8),
@@ -105,6 +139,13 @@
       hasRequester: requester.length > 0,
       requesterShort: ticket.name || ticket.email || "",
       requesterText: requester.join(" · "),
+      hasLowConfidence: lowConfidence && status === "COMPLETED",
+      lowConfidenceText: lowConfidence ? unsure.short : "",
+      lowConfidenceTitle: lowConfidence ? unsure.label : "",
+      engineLabel: fmt.engineLabel(ticket.engine) || "—",
+      promptLabel: ticket.prompt_version || "—",
+      hasTriagedBy: Boolean(ticket.engine),
+      triagedByLabel: triagedBy(ticket),
       createdTitle: fmt.time(ticket.created_at),
       modelLabel: ticket.model || "—",
       attemptsLabel: ticket.attempts === undefined ? "—" : String(ticket.attempts),
