@@ -180,7 +180,9 @@ async def test_retry_with_the_llm_is_answered_by_the_llm_once_it_is_back(
     deadline = time.monotonic() + 30
     while True:
         rows = [await fetch_ticket(database_url, ticket) for ticket in down]
-        if all(row["status"] == "COMPLETED" and row["engine"] == fake_ollama.backend for row in rows):
+        if all(
+            row["status"] == "COMPLETED" and row["engine"] == fake_ollama.backend for row in rows
+        ):
             break
         assert time.monotonic() < deadline, [(row["status"], row["engine"]) for row in rows]
         await asyncio.sleep(0.2)
