@@ -203,3 +203,20 @@ async def test_check_tries_every_part_and_exits_by_what_is_down(
     code, out, _ = await run("check", env=env)
     assert code == 1 and "database  down" in out
     assert "secret" not in out  # the password is never printed
+
+
+async def test_every_operator_command_explains_itself() -> None:
+    """`--help` of each: what it does, its --json, and (where a shell tests it) its exit codes."""
+    for command, says in [
+        ("stats", "--quality"),
+        ("requeue", "--since"),
+        ("reap", "Leases still running"),
+        ("check", "Exit 0"),
+        ("eval", "--concurrency"),
+    ]:
+        code, out, err = await run(command, "--help")
+        assert (code, err) == (0, ""), command
+        assert out.startswith(f"usage: triage-hub {command}"), out
+        assert says in out and "--json" in out, (command, out)
+    code, _, err = await run("stats", "--days", "soon")
+    assert code == 2 and "--days" in err and "Traceback" not in err
