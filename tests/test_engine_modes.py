@@ -81,7 +81,7 @@ async def test_builtin_never_asks_the_llm(
     assert 0 <= detail["confidence"]["category"] <= 1
 
 
-async def test_a_fresh_start_without_an_llm_completes_a_ticket_within_a_second(
+async def test_a_fresh_start_without_an_llm_completes_a_ticket_by_the_builtin_engine(
     database_url: str,
 ) -> None:
     """`make run` on a machine with no Ollama: the defaults (auto) triage at once."""
@@ -92,11 +92,9 @@ async def test_a_fresh_start_without_an_llm_completes_a_ticket_within_a_second(
         while "built-in engine trained" not in await server.peek_stderr():
             assert time.monotonic() < deadline, "the built-in engine did not train"
             await asyncio.sleep(0.1)
-        posted = time.monotonic()
+        # How soon is measured by bench/builtin_start.py, not asserted here.
         ticket = await server.post_ticket("The export button does nothing since the update.")
         await wait_for_statuses(database_url, {"COMPLETED"}, 1, timeout=10)
-        took = time.monotonic() - posted
-        assert took < 3, f"COMPLETED after {took:.1f} s"  # ~0.1 s here; generous for CI load
         assert (await fetch_ticket(database_url, ticket))["engine"] == "builtin"
     finally:
         await server.close()
