@@ -58,11 +58,13 @@ class FakeInThread:
 
 
 @contextmanager
-def pipeline(name: str, fake: FakeOllama, claimers: int) -> Iterator[tuple[common.Server, str]]:
+def pipeline(
+    name: str, fake: FakeOllama, claimers: int, engine: str = "auto"
+) -> Iterator[tuple[common.Server, str]]:
     """A fresh database and a serve process with `claimers` claimers talking to the fake."""
     url = common.create_database(name)
     try:
-        env = {"OLLAMA_HOST": fake.url, "TRIAGE_CLAIMERS": str(claimers)}
+        env = {"OLLAMA_HOST": fake.url, "TRIAGE_CLAIMERS": str(claimers), "TRIAGE_ENGINE": engine}
         with common.our_server(url, env) as server:
             yield server, url
     finally:
@@ -151,6 +153,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--slow-tickets", type=int, default=160)
     parser.add_argument("--slow-seconds", type=float, default=4.0)
     parser.add_argument("--slow-claimers", type=int, default=32)
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "llm"],
+        default="auto",
+        help="TRIAGE_ENGINE (auto, the default, also asks the built-in engine for a second "
+        "opinion on each answer without log-probabilities)",
+    )
     figures.add_arguments(parser)
     return parser.parse_args()
 
@@ -162,11 +171,11 @@ def main() -> None:
     rows: list[list[object]] = []
     found: list[Figure] = []
     with FakeInThread() as fake:
-        with pipeline("bench_pickup", fake.fake, claimers=4) as (server, _):
+        with pipeline("bench_pickup", fake.fake, 4, args.engine) as (server, _):
             pickups = asyncio.run(measure_pickups(server, fake, args.pickups))
         rows.append(pickup_row("same process", args.pickups, pickups))
         found += pickup_figures("same process", pickups)
-        with pipeline("bench_pickup_notify", fake.fake, claimers=4) as (_, url):
+        with pipeline("bench_pickup_notify", fake.fake, 4, args.engine) as (_, url):
             intake_only = common.our_server(url, {"OLLAMA_HOST": fake.fake.url})
             with intake_only as intake:
                 fake.received.clear()
@@ -176,7 +185,7 @@ def main() -> None:
         )
         found += pickup_figures("API-only replica → claimer replica", pickups)
 
-        with pipeline("bench_throughput", fake.fake, claimers=args.claimers) as (_, url):
+        with pipeline("bench_throughput", fake.fake, args.claimers, args.engine) as (_, url):
             # CPU-bound on 2 shared cores: start when other people's work is quiet, and say
             # when it took CPU during the run anyway.
             common.wait_for_quiet()
@@ -207,7 +216,7 @@ def main() -> None:
         )
 
         fake.fake.behaviour = Behaviour.delayed(args.slow_seconds)
-        with pipeline("bench_slow", fake.fake, claimers=args.slow_claimers) as (_, url):
+        with pipeline("bench_slow", fake.fake, args.slow_claimers, args.engine) as (_, url):
             seconds = asyncio.run(drain(url, args.slow_tickets, timeout=600))
         rate = args.slow_tickets / seconds
         ideal = args.slow_claimers / args.slow_seconds
