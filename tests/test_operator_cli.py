@@ -207,16 +207,19 @@ async def test_check_tries_every_part_and_exits_by_what_is_down(
 
 async def test_every_operator_command_explains_itself() -> None:
     """`--help` of each: what it does, its --json, and (where a shell tests it) its exit codes."""
-    for command, says in [
-        ("stats", "--quality"),
-        ("requeue", "--since"),
-        ("reap", "Leases still running"),
-        ("check", "Exit 0"),
-        ("eval", "--concurrency"),
-    ]:
-        code, out, err = await run(command, "--help")
+    expected = {
+        "stats": "--quality",
+        "requeue": "--since",
+        "reap": "Leases still running",
+        "check": "Exit 0",
+        "eval": "--concurrency",
+    }
+    answers = await asyncio.gather(
+        *(run(command, "--help") for command in expected), run("stats", "--days", "soon")
+    )
+    for (command, says), (code, out, err) in zip(expected.items(), answers, strict=False):
         assert (code, err) == (0, ""), command
         assert out.startswith(f"usage: triage-hub {command}"), out
         assert says in out and "--json" in out, (command, out)
-    code, _, err = await run("stats", "--days", "soon")
+    code, _, err = answers[-1]
     assert code == 2 and "--days" in err and "Traceback" not in err
