@@ -110,7 +110,7 @@ async def test_a_builtin_triage_shows_its_engine_badges_and_contact_and_sorts_un
                          sentiment=5, urgency="Medium", draft=LOOKING)  # fmt: skip
     await set_confidence(database_url, sure, {"category": 0.97, "urgency": 0.93, "sentiment": 0.9})
     await set_confidence(database_url, middling, {"category": 0.7, "urgency": 0.64, "sentiment": 1})
-    await set_confidence(database_url, unsure, {"category": 0.31, "urgency": 0.8, "sentiment": 0.5})
+    await set_confidence(database_url, unsure, {"category": 0.02, "urgency": 0.8, "sentiment": 0.5})
     await set_confidence(database_url, unknown, None)
 
     async with launch_browser() as browser:

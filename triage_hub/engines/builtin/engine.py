@@ -13,7 +13,7 @@ from triage_hub.db.pool import Database
 from triage_hub.engines.base import EngineAnswer, EngineHealth, OnDelta
 from triage_hub.engines.builtin.data import shipped_examples
 from triage_hub.engines.builtin.guard import no_worse
-from triage_hub.engines.builtin.model import BuiltinTriage
+from triage_hub.engines.builtin.model import BuiltinTriage, TrainingDataError
 from triage_hub.engines.builtin.types import Example
 from triage_hub.triage.output import TriageOutput
 
@@ -26,6 +26,8 @@ JUDGE_SHARE = 0.2
 JUDGE_MAX = 200
 # Resolved tickets read for training, newest first.
 MAX_CORRECTIONS = 20_000
+# A server's first model learns from every FIRST_STEP-th ticket, the next one from all.
+FIRST_STEP = 4
 
 
 class BuiltinEngine:
@@ -56,19 +58,42 @@ class BuiltinEngine:
             async with self._lock:
                 if self._model is None:
                     corrections = await self._corrections()
-                    examples = [*self._base(), *corrections]
-                    self._model = await asyncio.to_thread(BuiltinTriage.train, examples)
-                    self._trained_on = len(corrections)
-                    self._trained_at = time.monotonic()
-                    log.info(
-                        "built-in engine trained on %d tickets (%d shipped, %d resolved by "
-                        "agents) in %.1f s",
-                        len(examples),
-                        len(examples) - len(corrections),
-                        len(corrections),
-                        self._model.report.seconds,
-                    )
+                    await self._train([*self._base(), *corrections], len(corrections))
+        assert self._model is not None
         return self._model
+
+    async def _train(self, examples: list[Example], corrections: int, what: str = "") -> None:
+        """Train on `examples` (in a thread) and use the model from now on."""
+        self._model = await asyncio.to_thread(BuiltinTriage.train, examples)
+        self._trained_on = corrections
+        self._trained_at = time.monotonic()
+        log.info(
+            "built-in engine trained%s on %d tickets (%d shipped, %d resolved by agents) in %.1f s",
+            what,
+            len(examples),
+            len(examples) - corrections,
+            corrections,
+            self._model.report.seconds,
+        )
+
+    async def _train_at_start(self) -> None:
+        """A server's first training, in two steps: a first model on every FIRST_STEP-th ticket
+        (a quarter of the time: the tickets of a fresh start wait half a second, not two), then
+        at once the model on all of them, which replaces it. Tickets wait for the first only."""
+        async with self._lock:
+            if self._model is not None:
+                return
+            shipped, corrections = self._base(), await self._corrections()
+            everything = [*shipped, *corrections]
+            first = range(0, len(everything), FIRST_STEP)
+            try:
+                in_first = sum(i >= len(shipped) for i in first)  # corrections among them
+                await self._train([everything[i] for i in first], in_first, " a first model")
+            except TrainingDataError:  # too few of some label to leave any out
+                await self._train(everything, len(corrections))
+                return
+        async with self._lock:
+            await self._train(everything, len(corrections))
 
     async def _corrections(self) -> list[Example]:
         if self._db is None:
@@ -146,7 +171,7 @@ class BuiltinEngine:
 
     async def retrain_loop(self, stopping: asyncio.Event, check_seconds: float = 30.0) -> None:
         """Until stopping: train at start, then retrain whenever it is due (supervised)."""
-        await self.model()
+        await self._train_at_start()
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), check_seconds)
