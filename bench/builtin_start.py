@@ -35,15 +35,15 @@ MESSAGES = [
 
 async def completed_after(url: str, server: common.Server, message: str) -> float:
     """Seconds from the 201 of one posted ticket to its COMPLETED row."""
-    status, body = common.http(
-        "POST", server.base_url + "/tickets", body=json.dumps({"message": message}).encode()
-    )
-    posted = time.monotonic()
-    if status != 201:
-        raise RuntimeError(f"POST /tickets answered {status}: {body[:200]!r}")
-    ticket = json.loads(body)["ticket_id"]
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(url)  # before the post: its connect is not the wait
     try:
+        status, body = common.http(
+            "POST", server.base_url + "/tickets", body=json.dumps({"message": message}).encode()
+        )
+        posted = time.monotonic()
+        if status != 201:
+            raise RuntimeError(f"POST /tickets answered {status}: {body[:200]!r}")
+        ticket = json.loads(body)["ticket_id"]
         while True:
             row = await connection.fetchrow(
                 "SELECT status, engine FROM tickets WHERE id = $1", ticket
