@@ -12,7 +12,7 @@ COPY pyproject.toml README.md schema.sql ./
 COPY triage_hub ./triage_hub
 # triage_hub/engines/builtin/*.jsonl are symlinks to these (the built-in engine's training
 # data): the wheel carries the files themselves.
-COPY evals/dev.jsonl evals/heldout.jsonl evals/train2.jsonl ./evals/
+COPY evals/dev.jsonl evals/heldout.jsonl evals/train2.jsonl evals/train3.jsonl ./evals/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim

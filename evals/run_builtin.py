@@ -3,6 +3,7 @@
     .venv/bin/python evals/run_builtin.py              # CV on dev, held-out report, timings
     .venv/bin/python evals/run_builtin.py --cv-only    # what tuning may look at (no held-out)
     .venv/bin/python evals/run_builtin.py --json       # the reports as JSON
+    .venv/bin/python evals/run_builtin.py --cv-only --score-on hands  # each hand by the others
 
 Held-out is for reporting only: nothing here feeds back into the engine's settings.
 """
@@ -29,17 +30,12 @@ from triage_hub.engines.builtin import (
     dev_examples,
     heldout_examples,
 )
-from triage_hub.engines.builtin.data import dev_parts
+from triage_hub.engines.builtin.data import DEVELOPMENT_FILES, dev_groups
 from triage_hub.engines.builtin.language import detect_language
 from triage_hub.engines.builtin.model import HIGH_RECALL_TARGET
 from triage_hub.evaluation import evaluate, render_text
 
 HERE = Path(__file__).resolve().parent
-SCORED_ON = {
-    "all": "dev + train2",
-    "dev": "dev.jsonl, train2 always trains",
-    "train2": "train2.jsonl, dev.jsonl always trains",
-}
 
 
 def rss_mb() -> float:
@@ -83,6 +79,35 @@ def cross_validate(
         )
     report = evaluate(list(zip(examples, predicted, strict=True)))
     return report, category_acc, urgency_acc
+
+
+def leave_one_hand_out(
+    groups: dict[str, list[Example]], target: float
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Each hand's tickets scored by a model trained on every other hand's: the pooled report,
+    and one per hand."""
+    pairs: list[tuple[Example, Prediction]] = []
+    per_hand = {}
+    for name, scored in groups.items():
+        others = [e for other, part in groups.items() if other != name for e in part]
+        model = BuiltinTriage.train(others, high_recall_target=target)
+        outputs = model.predict_many([e.message for e in scored])
+        per_hand[name] = evaluate(list(zip(scored, outputs, strict=True)))
+        pairs += zip(scored, outputs, strict=True)
+    return evaluate(pairs), per_hand
+
+
+def hand_table(per_hand: dict[str, dict[str, Any]]) -> str:
+    """One line per hand: its size and the headline figures."""
+    lines = ["| hand | tickets | category | urgency | High recall | sentiment MAE |"]
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, report in per_hand.items():
+        lines.append(
+            f"| {name} | {report['tickets']} | {report['fields']['category']['accuracy']:.3f} | "
+            f"{report['fields']['urgency']['accuracy']:.3f} | "
+            f"{report['high_urgency_recall']:.3f} | {report['sentiment_mae']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def single_ticket_latencies(
@@ -152,12 +177,11 @@ def main() -> None:
     parser.add_argument("--no-timings", action="store_true")
     parser.add_argument(
         "--score-on",
-        choices=("all", "dev", "train2"),
         default="all",
-        help="CV folds over all of dev + train2 (all), or over dev.jsonl only with train2 "
-        "in every fold's training set (dev: the estimate closest to held-out), or over "
-        "train2.jsonl only with dev.jsonl always training (train2: tickets the keyword cues "
-        "were not written from)",
+        help="all: CV folds over the whole development part; hands: each hand's tickets "
+        "scored by a model trained on the other hands (no folds); a hand's name (dev, train2, "
+        "train3:<hand>): CV folds over that hand, the other hands in every fold's training set "
+        "(dev: the estimate closest to held-out)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -166,34 +190,21 @@ def main() -> None:
     dev = dev_examples()
     out: dict[str, Any] = {"high_recall_target": args.high_recall_target}
 
-    cv_reports = []
-    first, second = dev_parts()
-    scored, extra = {"all": (dev, []), "dev": (first, second), "train2": (second, first)}[
-        args.score_on
-    ]
+    groups = dev_groups()
     out["cv_scored_on"] = args.score_on
-    for seed in range(args.seeds):
-        report, cat_acc, urg_acc = cross_validate(
-            scored, args.folds, seed, args.high_recall_target, extra
-        )
-        cv_reports.append(report)
-        out.setdefault("cv_folds", []).append({"category": cat_acc, "urgency": urg_acc})
+    if args.score_on == "hands":
+        report, per_hand = leave_one_hand_out(groups, args.high_recall_target)
+        out["cv"], out["hands"] = [report], per_hand
         if not args.json:
-            print(
-                f"== {args.folds}-fold cross-validation on dev (shuffle {seed}, scored on "
-                f"{SCORED_ON[args.score_on]}"
-                "), pooled =="
-            )
+            print("== each hand scored by a model trained on the other hands, pooled ==")
             print(render_text(report))
-            print(
-                f"per fold: category {statistics.mean(cat_acc):.3f} ± "
-                f"{statistics.stdev(cat_acc):.3f}, urgency {statistics.mean(urg_acc):.3f} ± "
-                f"{statistics.stdev(urg_acc):.3f}\n",
-                flush=True,
-            )
-    out["cv"] = cv_reports
+            print(hand_table(per_hand) + "\n", flush=True)
+    elif args.score_on != "all" and args.score_on not in groups:
+        parser.error(f"--score-on: all, hands or one of {', '.join(groups)}")
+    else:
+        out["cv"] = cross_validations(args, dev, groups)
 
-    raw_dev = _raw(HERE / "dev.jsonl") + _raw(HERE / "train2.jsonl")
+    raw_dev = [record for name in DEVELOPMENT_FILES for record in _raw(HERE / name)]
     lang_right = sum(detect_language(e["message"]) == e["lang"] for e in raw_dev)
     out["language_accuracy_dev"] = lang_right / len(dev)
     if not args.json:
@@ -223,6 +234,35 @@ def main() -> None:
                 print(f"{label:18} {figures}")
     if args.json:
         print(json.dumps(out, indent=2))
+
+
+def cross_validations(
+    args: argparse.Namespace, dev: list[Example], groups: dict[str, list[Example]]
+) -> list[dict[str, Any]]:
+    """`--seeds` shuffles of k-fold CV over the whole development part, or over one hand with
+    the others always training; printed as they finish."""
+    if args.score_on == "all":
+        scored, extra, title = dev, [], "the whole development part"
+    else:
+        scored = groups[args.score_on]
+        extra = [e for name, part in groups.items() if name != args.score_on for e in part]
+        title = f"{args.score_on}, the other hands always train"
+    reports = []
+    for seed in range(args.seeds):
+        report, cat_acc, urg_acc = cross_validate(
+            scored, args.folds, seed, args.high_recall_target, extra
+        )
+        reports.append(report)
+        if not args.json:
+            print(f"== {args.folds}-fold cross-validation (shuffle {seed}), scored on {title} ==")
+            print(render_text(report))
+            print(
+                f"per fold: category {statistics.mean(cat_acc):.3f} ± "
+                f"{statistics.stdev(cat_acc):.3f}, urgency {statistics.mean(urg_acc):.3f} ± "
+                f"{statistics.stdev(urg_acc):.3f}\n",
+                flush=True,
+            )
+    return reports
 
 
 def _raw(path: Path) -> list[dict[str, Any]]:

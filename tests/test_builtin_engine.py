@@ -26,6 +26,7 @@ from triage_hub.engines.builtin.cues import (
     fold_text,
     urgency_overrides,
 )
+from triage_hub.engines.builtin.data import dev_groups
 from triage_hub.engines.builtin.drafts import QUOTE_MAX_CHARS, TEMPLATES, issue_sentence
 from triage_hub.triage.output import TriageOutput
 
@@ -78,9 +79,13 @@ def corrected_model() -> BuiltinTriage:
     return BuiltinTriage.train(shipped_examples() + corrections(PDF_BLANK))
 
 
-def test_the_shipped_set_is_dev_plus_heldout() -> None:
+def test_the_shipped_set_is_the_development_part_plus_heldout() -> None:
     dev, heldout, shipped = dev_examples(), heldout_examples(), shipped_examples()
-    assert (len(dev), len(heldout)) == (306 + 414, 153)  # dev.jsonl + train2.jsonl, heldout
+    groups = dev_groups()
+    assert (len(groups.pop("dev")), len(groups.pop("train2")), len(heldout)) == (306, 414, 153)
+    hands = {name.removeprefix("train3:") for name in groups}
+    assert hands == {"phone", "business", "european", "boundary", "misleading", "inbox"}
+    assert len(dev) == 306 + 414 + sum(len(part) for part in groups.values())
     assert shipped == dev + heldout
     assert {e.message for e in dev}.isdisjoint({e.message for e in heldout})
 
@@ -341,3 +346,19 @@ def test_every_cue_is_written_in_lower_case() -> None:
         literal = re.sub(r"\\[A-Za-z]", "", pattern.pattern)
         assert literal == fold_text(literal), pattern.pattern
     assert category_cue_counts("Ihr habt DREIMAL abgebucht")["Billing"] == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "technical_cues"),
+    [
+        ("I left a comment on the task and nobody sees it.", 0),  # the English noun
+        ("The comment box covers the last line.", 0),
+        ("Bonjour, comment est-ce qu'on archive un projet ?", 1),  # French "how"
+        ("On fait comment pour exporter ?", 1),
+        ("comment on fait pour changer la langue", 1),
+    ],
+)
+def test_french_how_is_a_cue_and_the_english_comment_is_not(
+    message: str, technical_cues: int
+) -> None:
+    assert category_cue_counts(message)["Technical"] == technical_cues

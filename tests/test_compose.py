@@ -514,7 +514,7 @@ def test_the_build_context_makes_a_wheel_with_the_data(tmp_path: Path) -> None:
     )
     [wheel] = (tmp_path / "wheels").glob("triage_hub-*.whl")
     archive = zipfile.ZipFile(wheel)
-    for name in ("dev.jsonl", "heldout.jsonl", "train2.jsonl"):
+    for name in ("dev.jsonl", "heldout.jsonl", "train2.jsonl", "train3.jsonl"):
         shipped = archive.read(f"triage_hub/engines/builtin/{name}")
         assert shipped == (ROOT / "evals" / name).read_bytes()
     assert archive.read("triage_hub/schema.sql") == (ROOT / "schema.sql").read_bytes()

@@ -69,7 +69,7 @@ def test_wheel_carries_schema_sql_templates_static_and_the_labeled_set(tmp_path:
     schema = zipfile.ZipFile(wheel).read("triage_hub/schema.sql").decode()
     assert schema == (ROOT / "schema.sql").read_text(encoding="utf-8")
     # The built-in engine trains from the labeled set at start: it must travel in the wheel.
-    for name in ("dev.jsonl", "heldout.jsonl", "train2.jsonl"):
+    for name in ("dev.jsonl", "heldout.jsonl", "train2.jsonl", "train3.jsonl"):
         shipped = zipfile.ZipFile(wheel).read(f"triage_hub/engines/builtin/{name}").decode()
         assert shipped == (ROOT / "evals" / name).read_text(encoding="utf-8")
     assert any(name.startswith("triage_hub-0.1.0.dist-info/entry_points") for name in names)

@@ -23,6 +23,13 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{pattern})" for pattern in patterns), _FLAGS)
 
 
+_FRENCH_HOW = (
+    r"\bcomment (?:est-ce|faire|puis|peut|peux|pouvons|on (?:fait|peut|doit)|je|j'|fait|"
+    r"fonctionne|activer|ajouter|changer|modifier|supprimer|r[ée]cup[ée]rer|obtenir|trouver|"
+    r"t[ée]l[ée]charger)\b|\bfai(?:t|s) comment\b"
+)
+
+
 # Each entry is one cue; a ticket's cue count for a category is the number of entries that match
 # (an entry that matches twice still counts once).
 CATEGORY_CUES: Mapping[str, tuple[re.Pattern[str], ...]] = {
@@ -84,7 +91,8 @@ CATEGORY_CUES: Mapping[str, tuple[re.Pattern[str], ...]] = {
         _any(r"\bgdpr\b", r"\bdsgvo\b", r"\brgpd\b", r"\bdsar\b", r"\berasure"),
         _any(r"\bbreach", r"\bhack", r"\bvulnerab", r"\bleak", r"\bphishing", r"\bpirat"),
         _any(r"\bhow (?:do|can|should) (?:i|we)\b", r"\bwhere (?:do|can|is|are)\b"),
-        _any(r"\bwie kann ich", r"\bwo finde", r"\bc[oó]mo (?:puedo|se|hago)", r"\bcomment\b"),
+        # French "comment …?" (how), not the English noun: "a comment", "the comment box"
+        _any(r"\bwie kann ich", r"\bwo finde", r"\bc[oó]mo (?:puedo|se|hago)", _FRENCH_HOW),
         _any(r"\b(?:4\d\d|5\d\d)\b"),
     ),
     "Feature Request": (

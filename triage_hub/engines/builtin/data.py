@@ -9,38 +9,46 @@ from triage_hub.engines.builtin.types import Example
 
 DEV_FILE = "dev.jsonl"
 HELDOUT_FILE = "heldout.jsonl"
-# More development tickets, written after the split (all on the development side).
+# More development tickets, written after the split (all on the development side): train2 by
+# one more hand, train3 by six more, each in its own style (the record's "hand").
 TRAIN2_FILE = "train2.jsonl"
+TRAIN3_FILE = "train3.jsonl"
+DEVELOPMENT_FILES = (DEV_FILE, TRAIN2_FILE, TRAIN3_FILE)
+
+
+def _records(name: str) -> list[dict[str, object]]:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _example(record: dict[str, object]) -> Example:
+    return Example(
+        message=str(record["message"]),
+        category=str(record["category"]),
+        urgency=str(record["urgency"]),
+        sentiment=int(str(record["sentiment"])),
+    )
 
 
 def _read(name: str) -> list[Example]:
-    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    examples = []
-    for line in text.splitlines():
-        if line.strip():
-            record = json.loads(line)
-            examples.append(
-                Example(
-                    message=record["message"],
-                    category=record["category"],
-                    urgency=record["urgency"],
-                    sentiment=record["sentiment"],
-                )
-            )
-    return examples
+    return [_example(record) for record in _records(name)]
 
 
 def dev_examples() -> list[Example]:
-    """The development part (dev + train2): the only part evaluation trains or tunes on."""
-    first, second = dev_parts()
-    return first + second
+    """The development part (dev + train2 + train3): the only part evaluation trains or tunes
+    on."""
+    return [example for name in DEVELOPMENT_FILES for example in _read(name)]
 
 
-def dev_parts() -> tuple[list[Example], list[Example]]:
-    """The development part as its two files: dev.jsonl (written with held-out, split from it
-    by rule) and train2.jsonl (written later). Cross-validation can score on dev.jsonl folds
-    alone, with train2 always training: the closest thing to held-out that tuning may see."""
-    return _read(DEV_FILE), _read(TRAIN2_FILE)
+def dev_groups() -> dict[str, list[Example]]:
+    """The development part by the hand that wrote it: dev.jsonl (written with held-out, split
+    from it by rule), train2.jsonl, and each hand of train3.jsonl. Scoring each group with a
+    model trained on the others measures the engine on writing it has never seen: the closest
+    thing to held-out (and to a customer's own tickets) that tuning may look at."""
+    groups = {"dev": _read(DEV_FILE), "train2": _read(TRAIN2_FILE)}
+    for record in _records(TRAIN3_FILE):
+        groups.setdefault(f"train3:{record['hand']}", []).append(_example(record))
+    return groups
 
 
 def heldout_examples() -> list[Example]:
@@ -49,5 +57,6 @@ def heldout_examples() -> list[Example]:
 
 
 def shipped_examples() -> list[Example]:
-    """Every shipped label (dev + train2 + held-out): what production trains on at start."""
+    """Every shipped label (the development part + held-out): what production trains on at
+    start."""
     return dev_examples() + heldout_examples()
