@@ -26,8 +26,9 @@ JUDGE_SHARE = 0.2
 JUDGE_MAX = 200
 # Resolved tickets read for training, newest first.
 MAX_CORRECTIONS = 20_000
-# A server's first model learns from every FIRST_STEP-th ticket, the next one from all.
-FIRST_STEP = 4
+# A server's first model learns from every n-th ticket, about this many in all (0.4-0.5 s of
+# training here), the next one from all of them.
+FIRST_MODEL_EXAMPLES = 220
 
 
 class BuiltinEngine:
@@ -77,15 +78,15 @@ class BuiltinEngine:
         )
 
     async def _train_at_start(self) -> None:
-        """A server's first training, in two steps: a first model on every FIRST_STEP-th ticket
-        (a quarter of the time: the tickets of a fresh start wait half a second, not two), then
+        """A server's first training, in two steps: a first model on every n-th ticket, about
+        FIRST_MODEL_EXAMPLES (the tickets of a fresh start wait half a second, not several), then
         at once the model on all of them, which replaces it. Tickets wait for the first only."""
         async with self._lock:
             if self._model is not None:
                 return
             shipped, corrections = self._base(), await self._corrections()
             everything = [*shipped, *corrections]
-            first = range(0, len(everything), FIRST_STEP)
+            first = range(0, len(everything), -(-len(everything) // FIRST_MODEL_EXAMPLES))
             try:
                 in_first = sum(i >= len(shipped) for i in first)  # corrections among them
                 await self._train([everything[i] for i in first], in_first, " a first model")
