@@ -4,20 +4,24 @@ labeled set plus every ticket an agent resolved, retrained as the agents correct
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from triage_hub.db import training
 from triage_hub.db.pool import Database
 from triage_hub.engines.base import EngineAnswer, EngineHealth, OnDelta
 from triage_hub.engines.builtin.data import shipped_examples
 from triage_hub.engines.builtin.guard import no_worse
-from triage_hub.engines.builtin.model import BuiltinTriage, TrainingDataError
+from triage_hub.engines.builtin.model import HIGH_RECALL_TARGET, BuiltinTriage, TrainingDataError
 from triage_hub.engines.builtin.types import Example
 from triage_hub.triage.output import TriageOutput
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODEL_NAME = "builtin-v1"
 # The newest corrections kept out of a retraining to judge it on (at most this share, and
@@ -26,9 +30,37 @@ JUDGE_SHARE = 0.2
 JUDGE_MAX = 200
 # Resolved tickets read for training, newest first.
 MAX_CORRECTIONS = 20_000
-# A server's first model learns from every n-th ticket, about this many in all (0.4-0.5 s of
-# training here), the next one from all of them.
+# A server's first model learns from every n-th ticket, about this many in all (0.7 s of
+# training on this 2-core box, its High threshold not tuned), the next one from all of them.
 FIRST_MODEL_EXAMPLES = 220
+
+
+def in_daemon_thread(work: Callable[[], T]) -> Awaitable[T]:
+    """`work()` in a thread of its own that a stopping process does not wait for: a training
+    takes seconds (~10 s for the shipped set on 2 busy cores), and a server asked to stop, or a
+    test's event loop closing, should not wait for a model nobody will use. (asyncio.to_thread's
+    executor is joined at loop shutdown.)"""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # the awaiting task may have been cancelled meanwhile
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as error:  # handed to the awaiting task, which logs it
+            outcome = functools.partial(future.set_exception, error)
+        else:
+            outcome = functools.partial(future.set_result, result)
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits for the result
+            pass
+
+    threading.Thread(target=run, name="builtin-training", daemon=True).start()
+    return future
 
 
 class BuiltinEngine:
@@ -63,9 +95,15 @@ class BuiltinEngine:
         assert self._model is not None
         return self._model
 
-    async def _train(self, examples: list[Example], corrections: int, what: str = "") -> None:
-        """Train on `examples` (in a thread) and use the model from now on."""
-        self._model = await asyncio.to_thread(BuiltinTriage.train, examples)
+    async def _train(
+        self, examples: list[Example], corrections: int, what: str = "", *, first: bool = False
+    ) -> None:
+        """Train on `examples` (in a thread) and use the model from now on; a `first` model, soon
+        replaced, keeps the default High threshold rather than tune it."""
+        target = None if first else HIGH_RECALL_TARGET
+        self._model = await in_daemon_thread(
+            functools.partial(BuiltinTriage.train, examples, high_recall_target=target)
+        )
         self._trained_on = corrections
         self._trained_at = time.monotonic()
         log.info(
@@ -89,7 +127,8 @@ class BuiltinEngine:
             first = range(0, len(everything), -(-len(everything) // FIRST_MODEL_EXAMPLES))
             try:
                 in_first = sum(i >= len(shipped) for i in first)  # corrections among them
-                await self._train([everything[i] for i in first], in_first, " a first model")
+                examples = [everything[i] for i in first]
+                await self._train(examples, in_first, " a first model", first=True)
             except TrainingDataError:  # too few of some label to leave any out
                 await self._train(everything, len(corrections))
                 return
@@ -158,7 +197,7 @@ class BuiltinEngine:
         old = await self.model()
         judge = min(JUDGE_MAX, max(1, int(len(corrections) * JUDGE_SHARE)))
         recent, rest = corrections[:judge], corrections[judge:]  # newest first
-        new = await asyncio.to_thread(BuiltinTriage.train, [*self._base(), *rest])
+        new = await in_daemon_thread(functools.partial(BuiltinTriage.train, [*self._base(), *rest]))
         keep, figures = await asyncio.to_thread(no_worse, old, new, recent)
         self._trained_at = time.monotonic()
         summary = ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
