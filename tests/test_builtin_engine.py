@@ -24,6 +24,7 @@ from triage_hub.engines.builtin.cues import (
     URGENCY_OVERRIDES,
     category_cue_counts,
     fold_text,
+    severity_cue_counts,
     urgency_overrides,
 )
 from triage_hub.engines.builtin.data import dev_groups
@@ -362,3 +363,24 @@ def test_french_how_is_a_cue_and_the_english_comment_is_not(
     message: str, technical_cues: int
 ) -> None:
     assert category_cue_counts(message)["Technical"] == technical_cues
+
+
+def test_the_cue_prefilter_changes_no_count() -> None:
+    """A cue's regex runs only when the text holds a word its alternatives begin with: that
+    must be a shortcut, never a different answer."""
+    texts = [e.message for e in shipped_examples()] + ["", "x", "Café — PAYÉ !!", "ЗАПЛАТИЛ"]
+    everything = {
+        **{f"cue {c} {i}": p for c, ps in CATEGORY_CUES.items() for i, p in enumerate(ps)},
+        **{f"severity {c} {i}": p for c, ps in SEVERITY_CUES.items() for i, p in enumerate(ps)},
+        **{f"override {o.name}": o.pattern for o in URGENCY_OVERRIDES},
+    }
+    for text in texts:
+        folded = fold_text(text[:2000])
+        expected = {name for name, pattern in everything.items() if pattern.search(folded)}
+        counts = {**category_cue_counts(text[:2000]), **severity_cue_counts(text[:2000])}
+        for group in (*CATEGORY_CUES, *SEVERITY_CUES):
+            prefix = "severity" if group in SEVERITY_CUES else "cue"
+            assert counts[group] == sum(n.startswith(f"{prefix} {group} ") for n in expected)
+        assert set(urgency_overrides(text[:2000])) == {
+            n.removeprefix("override ") for n in expected if n.startswith("override ")
+        }

@@ -16,8 +16,10 @@ _CODES = {
     Language.PORTUGUESE: "pt",
     Language.DUTCH: "nl",
 }
-# The opening of a ticket names its language as well as the whole of it, and costs less.
-_MAX_CHARS = 600
+# The opening of a ticket names its language as well as the whole of it, and costs less: over
+# the 1,530 development tickets 400 characters got the same 1,521 right as 600, in ~0.6 ms less
+# for a long ticket.
+_MAX_CHARS = 400
 # Below this relative distance between the two likeliest languages lingua answers None and we
 # say English: short English lines ("where do i find my api key") otherwise came out Spanish.
 _MIN_RELATIVE_DISTANCE = 0.2
