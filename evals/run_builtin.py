@@ -30,6 +30,8 @@ from triage_hub.engines.builtin import (
     dev_examples,
     heldout_examples,
 )
+from triage_hub.engines.builtin import features as features_module
+from triage_hub.engines.builtin import model as model_module
 from triage_hub.engines.builtin.data import DEVELOPMENT_FILES, dev_groups
 from triage_hub.engines.builtin.language import detect_language
 from triage_hub.engines.builtin.model import HIGH_RECALL_TARGET
@@ -183,8 +185,18 @@ def main() -> None:
         "train3:<hand>): CV folds over that hand, the other hands in every fold's training set "
         "(dev: the estimate closest to held-out)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="try another value of a number in engines/builtin/features.py or model.py, e.g. "
+        "CATEGORY_CUE_WEIGHT=0.3 or MAX_FEATURE_CHARS=2000 (repeatable)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    for setting in args.setting:
+        try_setting(parser, setting)
 
     started_rss = rss_mb()
     dev = dev_examples()
@@ -234,6 +246,23 @@ def main() -> None:
                 print(f"{label:18} {figures}")
     if args.json:
         print(json.dumps(out, indent=2))
+
+
+def try_setting(parser: argparse.ArgumentParser, setting: str) -> None:
+    """Set one numeric constant of the engine's features and model modules for this run (in
+    each that has it: model.py imports MAX_FEATURE_CHARS from features.py)."""
+    name, _, value = setting.partition("=")
+    found = False
+    for module in (features_module, model_module):
+        current = getattr(module, name, None)
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            try:
+                setattr(module, name, type(current)(value))
+            except ValueError:
+                parser.error(f"--setting: {value!r} is not a {type(current).__name__}")
+            found = True
+    if not found:
+        parser.error(f"--setting: {name!r} is not a number in features.py or model.py")
 
 
 def cross_validations(
