@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 # Patterns are written in lower case and matched against casefolded text (fold_text), which
@@ -383,7 +383,7 @@ def _stems(source: str) -> tuple[str, ...] | None:
     None if one of them starts with anything else."""
     stems: list[str] = []
     for branch in _branches(source):
-        if branch.startswith("(?:") and _closing(branch, 0) == len(branch) - 1:
+        if _is_one_group(branch):
             inner = _stems(branch[3:-1])  # the whole branch is one group: look inside it
             if inner is None:
                 return None
@@ -403,7 +403,25 @@ def _stems(source: str) -> tuple[str, ...] | None:
 
 def _branches(source: str) -> list[str]:
     """`source` split at its top-level `|`."""
-    branches, start, depth, in_class, index = [], 0, 0, False, 0
+    cuts = [index for index, char, depth in _structure(source) if char == "|" and depth == 0]
+    return [
+        source[start + 1 : end]
+        for start, end in zip([-1, *cuts], [*cuts, len(source)], strict=True)
+    ]
+
+
+def _is_one_group(branch: str) -> bool:
+    """Whether `branch` is a single `(?:...)` group from its first character to its last."""
+    if not branch.startswith("(?:"):
+        return False
+    closed = (i for i, char, depth in _structure(branch) if char == ")" and depth == 0)
+    return next(closed, -1) == len(branch) - 1
+
+
+def _structure(source: str) -> Iterator[tuple[int, str, int]]:
+    """Each character of a regex source outside escapes and character classes, with the depth
+    of parentheses after it."""
+    depth, in_class, index = 0, False, 0
     while index < len(source):
         char = source[index]
         if char == "\\":
@@ -413,38 +431,10 @@ def _branches(source: str) -> list[str]:
             in_class = char != "]"
         elif char == "[":
             in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            branches.append(source[start:index])
-            start = index + 1
+        else:
+            depth += (char == "(") - (char == ")")
+            yield index, char, depth
         index += 1
-    branches.append(source[start:])
-    return branches
-
-
-def _closing(source: str, opening: int) -> int:
-    """The index of the parenthesis that closes the one at `opening`."""
-    depth, in_class, index = 0, False, opening
-    while index < len(source):
-        char = source[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    return -1
 
 
 _STEMS = {
