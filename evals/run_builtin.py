@@ -214,7 +214,7 @@ def main() -> None:
     elif args.score_on != "all" and args.score_on not in groups:
         parser.error(f"--score-on: all, hands or one of {', '.join(groups)}")
     else:
-        out["cv"] = cross_validations(args, dev, groups)
+        out["cv"], out["cv_folds"] = cross_validations(args, dev, groups)
 
     raw_dev = [record for name in DEVELOPMENT_FILES for record in _raw(HERE / name)]
     lang_right = sum(detect_language(e["message"]) == e["lang"] for e in raw_dev)
@@ -267,21 +267,23 @@ def try_setting(parser: argparse.ArgumentParser, setting: str) -> None:
 
 def cross_validations(
     args: argparse.Namespace, dev: list[Example], groups: dict[str, list[Example]]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, list[float]]]]:
     """`--seeds` shuffles of k-fold CV over the whole development part, or over one hand with
-    the others always training; printed as they finish."""
+    the others always training, printed as they finish: the pooled reports, and each
+    shuffle's per-fold category and urgency accuracies."""
     if args.score_on == "all":
         scored, extra, title = dev, [], "the whole development part"
     else:
         scored = groups[args.score_on]
         extra = [e for name, part in groups.items() if name != args.score_on for e in part]
         title = f"{args.score_on}, the other hands always train"
-    reports = []
+    reports, folds = [], []
     for seed in range(args.seeds):
         report, cat_acc, urg_acc = cross_validate(
             scored, args.folds, seed, args.high_recall_target, extra
         )
         reports.append(report)
+        folds.append({"category": cat_acc, "urgency": urg_acc})
         if not args.json:
             print(f"== {args.folds}-fold cross-validation (shuffle {seed}), scored on {title} ==")
             print(render_text(report))
@@ -291,7 +293,7 @@ def cross_validations(
                 f"{statistics.stdev(urg_acc):.3f}\n",
                 flush=True,
             )
-    return reports
+    return reports, folds
 
 
 def _raw(path: Path) -> list[dict[str, Any]]:
